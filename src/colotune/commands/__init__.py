@@ -1,0 +1,1 @@
+"""Subcommands of `colotune`: each module parses its arguments and calls the library."""

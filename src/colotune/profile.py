@@ -1,0 +1,457 @@
+"""The profile: every public input of every role, as pydantic models.
+
+One model per role (`TuningProfile`, `PtpProfile`, `OnloadProfile`,
+`TraderProfile`) plus the site facts (`SiteProfile`); `HostProfile` is all of
+them, flat, as Ansible hands variables to a host. The roles'
+`defaults/main.yml` and `meta/argument_specs.yml` are kept in step with these
+models by a unit test (`tests/unit/test_role_specs.py`), defaults included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+import zoneinfo
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from colotune import cpulist
+from colotune.errors import ColotuneError, InputError
+
+# Variables with these prefixes belong to colotune; anything else in the
+# inventory (ansible_*, a user's own variables) is none of the profile's business.
+PREFIXES = ("tuning_", "ptp_", "onload_", "trader_", "colotune_")
+
+
+def _valid_cpulist(value: str) -> str:
+    try:
+        return cpulist.render(cpulist.parse(str(value)))
+    except cpulist.CpuListError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _number_as_text(value: Any) -> Any:
+    """YAML reads `tuning_isolated_cpus: 3` as a number; a single CPU is a cpulist too."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+CpuList = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_valid_cpulist)]
+_MODEL = ConfigDict(extra="forbid", frozen=True)
+
+
+class TuningProfile(BaseModel):
+    """Inputs of roles/tuning: where the trading cores are and how the host is tuned."""
+
+    model_config = _MODEL
+
+    tuning_nic: str | None = Field(
+        None,
+        description="The trading NIC (interface name). Isolated CPUs, IRQ CPUs and hugepages "
+        "are placed on its NUMA node. Set this or tuning_numa_node.",
+    )
+    tuning_numa_node: int | None = Field(
+        None,
+        ge=0,
+        description="The trading NUMA node, for a host planned before its NIC is known or a NIC "
+        "whose firmware reports no node (-1). Must agree with the NIC's node when both are known.",
+    )
+    tuning_isolated_cpus: CpuList | None = Field(
+        None,
+        description="Pin the isolated CPUs (kernel cpulist, whole cores). Default: derived "
+        "from the topology.",
+    )
+    tuning_housekeeping_cpus: CpuList | None = Field(
+        None,
+        description="Pin the housekeeping CPUs (kernel cpulist). Default: every online CPU "
+        "that is not isolated.",
+    )
+    tuning_irq_cpus: CpuList | None = Field(
+        None,
+        description="Pin the CPUs that take device interrupts (kernel cpulist, housekeeping "
+        "only). Default: the housekeeping CPUs on the NIC's node.",
+    )
+    tuning_isolated_cores: int | None = Field(
+        None,
+        ge=1,
+        description="How many whole cores to isolate on the trading node. Default: every core "
+        "of that node except its housekeeping cores.",
+    )
+    tuning_housekeeping_cores_per_node: int = Field(
+        1,
+        ge=1,
+        description="Whole cores kept for housekeeping on each NUMA node (CPU 0's core is "
+        "always one of them).",
+    )
+    tuning_smt: Literal["isolate_both", "idle_sibling"] = Field(
+        "isolate_both",
+        description="isolate_both: every SMT thread of an isolated core is usable. "
+        "idle_sibling: only the first thread of each isolated core is used, its siblings stay "
+        "isolated and idle.",
+    )
+    tuning_hugepages_1g: int | dict[int, int] = Field(
+        0,
+        description="1 GiB hugepages: a count on the trading node, or a mapping "
+        "NUMA node -> count.",
+    )
+    tuning_hugepages_min_free_mb: int = Field(
+        1024,
+        ge=0,
+        description="Memory (MiB) every node must keep outside 1 GiB hugepages; a count that "
+        "would leave less is refused.",
+    )
+    tuning_idle: Literal["default", "c1", "poll"] = Field(
+        "c1",
+        description="Deepest idle state: default (kernel's choice), c1 "
+        "(processor.max_cstate=1 intel_idle.max_cstate=0) or poll (idle=poll).",
+    )
+    tuning_governor: str = Field(
+        "performance", description="CPU frequency governor where the host has cpufreq."
+    )
+    tuning_turbo: Literal["unchanged", "on", "off"] = Field(
+        "unchanged", description="Turbo/boost: leave it, force it on, or force it off."
+    )
+    tuning_mitigations_off: bool = Field(
+        False,
+        description="Add mitigations=off to the kernel command line. Weakens security; only "
+        "when asked for explicitly.",
+    )
+    tuning_kernel_args_extra: list[str] = Field(
+        default_factory=list,
+        description="More kernel arguments, appended after the plan's own (must not repeat "
+        "one of them).",
+    )
+    tuning_irqbalance: Literal["disabled", "banned"] = Field(
+        "disabled",
+        description="disabled: stop and mask irqbalance. banned: keep it with "
+        "IRQBALANCE_BANNED_CPULIST set to the isolated CPUs.",
+    )
+    tuning_reboot_ok: bool = Field(
+        False,
+        description="May the role reboot the host? If false it records that a reboot is "
+        "pending and exports tuning_reboot_required: true.",
+    )
+
+    @field_validator("tuning_hugepages_1g")
+    @classmethod
+    def _counts_not_negative(cls, value: int | dict[int, int]) -> int | dict[int, int]:
+        counts = value.values() if isinstance(value, dict) else [value]
+        if any(c < 0 for c in counts):
+            raise ValueError("hugepage counts must be 0 or more")
+        if isinstance(value, dict) and any(node < 0 for node in value):
+            raise ValueError("NUMA node numbers start at 0")
+        return value
+
+    @field_validator("tuning_kernel_args_extra")
+    @classmethod
+    def _args_are_words(cls, value: list[str]) -> list[str]:
+        for arg in value:
+            if not arg or any(c.isspace() for c in arg):
+                raise ValueError(f"{arg!r} is not one kernel argument (one word, no spaces)")
+        return value
+
+
+class PtpProfile(BaseModel):
+    """Inputs of roles/ptp: linuxptp on the plan's interface."""
+
+    model_config = _MODEL
+
+    ptp_enabled: bool = Field(True, description="Run ptp4l and phc2sys on this host.")
+    ptp_interface: str | None = Field(
+        None, description="Interface ptp4l listens on. Default: the plan's trading NIC."
+    )
+    ptp_domain: int = Field(0, ge=0, le=255, description="PTP domain number.")
+    ptp_transport: Literal["UDPv4", "L2"] = Field(
+        "UDPv4", description="Network transport: UDPv4 or L2 (raw Ethernet)."
+    )
+    ptp_delay_mechanism: Literal["E2E", "P2P"] = Field("E2E", description="Delay mechanism.")
+    ptp_role: Literal["client", "grandmaster"] = Field(
+        "client", description="client (clientOnly) or grandmaster."
+    )
+    ptp_timestamping: Literal["hardware", "software"] = Field(
+        "hardware",
+        description="hardware (refused where the NIC cannot) or software, only when set "
+        "explicitly.",
+    )
+    ptp_tx_timestamp_timeout_ms: int | None = Field(
+        None,
+        ge=1,
+        description="ptp4l tx_timestamp_timeout in ms. Default: per driver (igb 10, ice 50, "
+        "otherwise 10).",
+    )
+    ptp_max_offset_ns: int | None = Field(
+        None,
+        ge=1,
+        description="Largest acceptable offset from the master. Default: 100 with hardware "
+        "timestamping, 10000 with software.",
+    )
+    ptp_summary_interval: int = Field(
+        0, description="ptp4l summary_interval (log2 seconds) for offset statistics in the log."
+    )
+    ptp_logging_level: int = Field(6, ge=0, le=7, description="ptp4l/phc2sys logging level.")
+
+
+class OnloadProfile(BaseModel):
+    """Inputs of roles/onload: OpenOnload from a package the user supplies."""
+
+    model_config = _MODEL
+
+    onload_enabled: bool = Field(False, description="Install and load OpenOnload.")
+    onload_version: str | None = Field(
+        None, description="The pinned OpenOnload version; required when onload_enabled."
+    )
+    onload_source: str | None = Field(
+        None,
+        description="Path on the controller to the OpenOnload package or tarball; required "
+        "when onload_enabled.",
+    )
+    onload_profile: str = Field("latency", description="Onload profile the engine runs with.")
+
+
+class TraderProfile(BaseModel):
+    """Inputs of roles/trader and the launcher: the engine and where its threads run."""
+
+    model_config = _MODEL
+
+    trader_enabled: bool = Field(True, description="Deploy the trading engine on this host.")
+    trader_threads: list[str] = Field(
+        default_factory=lambda: ["t2t-hot"],
+        description="Latency-critical engine threads (by thread name); each gets an isolated "
+        "CPU of its own. Other threads stay on housekeeping CPUs.",
+    )
+    trader_thread_cpus: dict[str, int] | None = Field(
+        None,
+        description="Pin threads to isolated CPUs by hand (thread name -> CPU). Default: in "
+        "order, onto the plan's isolated CPUs.",
+    )
+    trader_sched_priority: int | None = Field(
+        None, ge=1, le=99, description="SCHED_FIFO priority for the engine; unset: SCHED_OTHER."
+    )
+    trader_user: str = Field("trader", description="Unprivileged user the engine runs as.")
+
+    @field_validator("trader_threads")
+    @classmethod
+    def _thread_names(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for name in value:
+            if not re.fullmatch(r"[\w.-]{1,15}", name):
+                raise ValueError(
+                    f"thread name {name!r} must be 1-15 characters of letters, digits, _ . - "
+                    "(the kernel keeps 15 characters of a thread name)"
+                )
+            if name in seen:
+                raise ValueError(f"thread name {name!r} appears twice")
+            seen.add(name)
+        return value
+
+
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAYS: tuple[Day, ...] = _DAYS[:5]
+
+
+class TradingHours(BaseModel):
+    """Daily trading session in the venue's time zone, "HH:MM" to "HH:MM"."""
+
+    model_config = _MODEL
+
+    start: str = "04:00"
+    end: str = "20:00"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"{value!r} is not a time of day (valid: HH:MM, e.g. '09:30')")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TradingHours:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} must come after start {self.start}")
+        return self
+
+
+class SiteProfile(BaseModel):
+    """Site facts every role and the market-hours guard read."""
+
+    model_config = _MODEL
+
+    colotune_venue: str = Field("", description="Venue or data centre name, e.g. ny4.")
+    colotune_timezone: str = Field(
+        "America/New_York", description="IANA time zone of the venue's trading hours."
+    )
+    colotune_trading_hours: TradingHours = Field(
+        default_factory=TradingHours, description="Daily trading session, venue time."
+    )
+    colotune_trading_days: list[Day] = Field(
+        default_factory=lambda: list(_WEEKDAYS),
+        description="Days with a trading session.",
+    )
+    colotune_holidays: list[dt.date] = Field(
+        default_factory=list, description="Dates without a session (YYYY-MM-DD)."
+    )
+    colotune_force_in_market_hours: bool = Field(
+        False,
+        description="Apply disruptive and reboot-class changes inside trading hours anyway.",
+    )
+
+    @field_validator("colotune_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"{value!r} is not an IANA time zone (valid: e.g. 'America/New_York', "
+                "'Europe/London', 'Asia/Tokyo')"
+            ) from exc
+        return value
+
+
+class HostProfile(TuningProfile, PtpProfile, OnloadProfile, TraderProfile, SiteProfile):
+    """Everything colotune reads from one host's inventory variables."""
+
+    model_config = _MODEL
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> HostProfile:
+        if self.tuning_nic is None and self.tuning_numa_node is None:
+            raise ValueError(
+                "tuning_nic: not set; name the trading NIC (e.g. tuning_nic: ens1f0), or set "
+                "tuning_numa_node for a host planned before its NIC is known"
+            )
+        iso = cpulist.parse(self.tuning_isolated_cpus or "")
+        hk = cpulist.parse(self.tuning_housekeeping_cpus or "")
+        irq = cpulist.parse(self.tuning_irq_cpus or "")
+        if iso & hk:
+            raise ValueError(
+                f"tuning_isolated_cpus={self.tuning_isolated_cpus!r} and "
+                f"tuning_housekeeping_cpus={self.tuning_housekeeping_cpus!r} overlap on "
+                f"{cpulist.render(iso & hk)}; a CPU is either isolated or housekeeping"
+            )
+        if iso & irq:
+            raise ValueError(
+                f"tuning_irq_cpus={self.tuning_irq_cpus!r} includes isolated CPUs "
+                f"{cpulist.render(iso & irq)}; interrupts belong on housekeeping CPUs"
+            )
+        if self.onload_enabled and not (self.onload_version and self.onload_source):
+            raise ValueError(
+                "onload_enabled is true but onload_version and onload_source are not both set; "
+                "pin the version and give the package path"
+            )
+        if self.trader_thread_cpus is not None:
+            unknown = sorted(set(self.trader_thread_cpus) - set(self.trader_threads))
+            if unknown:
+                raise ValueError(
+                    f"trader_thread_cpus names {', '.join(unknown)}, which "
+                    f"trader_threads={self.trader_threads} does not list"
+                )
+        return self
+
+    @property
+    def max_offset_ns(self) -> int:
+        if self.ptp_max_offset_ns is not None:
+            return self.ptp_max_offset_ns
+        return 100 if self.ptp_timestamping == "hardware" else 10_000
+
+
+# The per-role models, by role name: what the role specs are checked against.
+ROLE_MODELS: dict[str, type[BaseModel]] = {
+    "tuning": TuningProfile,
+    "ptp": PtpProfile,
+    "onload": OnloadProfile,
+    "trader": TraderProfile,
+}
+KNOWN_VARIABLES = frozenset(HostProfile.model_fields)
+
+
+class ProfileError(ColotuneError):
+    """One or more variables of a host's profile are invalid; one line per problem."""
+
+    def __init__(self, errors: list[InputError]) -> None:
+        self.errors = errors
+        super().__init__("\n  ".join(["invalid profile:", *(str(e) for e in errors)]))
+
+    @classmethod
+    def from_lines(cls, lines: list[str]) -> ProfileError:
+        """One error for problems gathered across several hosts."""
+        return cls([CrossFieldError(None, line) for line in lines])
+
+
+def profile_variables(variables: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables of a host that belong to colotune (by prefix)."""
+    return {k: v for k, v in variables.items() if k.startswith(PREFIXES)}
+
+
+def build(variables: Mapping[str, Any], *, host: str | None = None) -> HostProfile:
+    """Validate a host's colotune variables into a HostProfile, or raise ProfileError.
+
+    Unknown colotune-prefixed names are reported with the closest known name,
+    so that `tuning_isolcpus` says "did you mean tuning_isolated_cpus".
+    """
+    mine = profile_variables(variables)
+    errors: list[InputError] = []
+    for name in sorted(set(mine) - KNOWN_VARIABLES):
+        close = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1, cutoff=0.6)
+        if not close:  # try the meaning: tuning_isolcpus ~ tuning_isolated_cpus
+            prefix = name.split("_", 1)[0] + "_"
+            same_role = [k for k in KNOWN_VARIABLES if k.startswith(prefix)]
+            close = difflib.get_close_matches(name, same_role, n=1, cutoff=0.4)
+        hint = f"did you mean {close[0]}?" if close else "see docs/profile.md for the variables"
+        errors.append(
+            InputError(
+                host=host, variable=name, value=mine[name], problem=f"unknown variable; {hint}"
+            )
+        )
+    if errors:
+        raise ProfileError(errors)
+    try:
+        return HostProfile.model_validate(mine)
+    except ValidationError as exc:
+        for err in exc.errors():
+            location = [str(p) for p in err["loc"]]
+            variable = location[0] if location else "profile"
+            value: Any = mine.get(variable, "<unset>")
+            problem = err["msg"].removeprefix("Value error, ")
+            if len(location) > 1:
+                problem = f"at {'.'.join(location[1:])}: {problem}"
+            if not location:  # a cross-field rule names its own variables
+                errors.append(CrossFieldError(host, problem))
+                continue
+            errors.append(InputError(host=host, variable=variable, value=value, problem=problem))
+        raise ProfileError(errors) from None
+
+
+class CrossFieldError(InputError):
+    """A cross-field problem whose message already names the variables."""
+
+    def __init__(self, host: str | None, problem: str) -> None:
+        self.host = host
+        self.variable = ""
+        self.value = None
+        self.problem = problem
+        Exception.__init__(self, f"host {host}: {problem}" if host else problem)
+
+
+def is_trading_time(profile: SiteProfile, now: dt.datetime) -> bool:
+    """Is `now` (timezone-aware) inside the venue's trading hours?"""
+    local = now.astimezone(zoneinfo.ZoneInfo(profile.colotune_timezone))
+    if local.date() in profile.colotune_holidays:
+        return False
+    if _DAYS[local.weekday()] not in profile.colotune_trading_days:
+        return False
+    clock = local.strftime("%H:%M")
+    hours = profile.colotune_trading_hours
+    return hours.start <= clock < hours.end

@@ -146,9 +146,9 @@ def render_variables_doc() -> str:
 
 
 def rendered_files(roles_dir: Path = ROLES_DIR) -> dict[Path, str]:
-    files: dict[Path, str] = {roles_dir.parent / "docs" / "profile-variables.md": (
-        render_variables_doc()
-    )}
+    files: dict[Path, str] = {
+        roles_dir.parent / "docs" / "profile-variables.md": (render_variables_doc())
+    }
     for role in ROLE_MODELS:
         files[roles_dir / role / "defaults" / "main.yml"] = render_defaults(role)
         files[roles_dir / role / "meta" / "argument_specs.yml"] = render_argument_specs(role)

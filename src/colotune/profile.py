@@ -132,6 +132,27 @@ class TuningProfile(BaseModel):
         description="More kernel arguments, appended after the plan's own (must not repeat "
         "one of them).",
     )
+    tuning_nic_coalescing_off: bool = Field(
+        True,
+        description="Turn interrupt coalescing off on the trading NIC (adaptive-rx/tx off, "
+        "rx-usecs 0), re-applied whenever the link comes up.",
+    )
+    tuning_busy_poll_us: int = Field(
+        0,
+        ge=0,
+        description="net.core.busy_poll and busy_read in microseconds; 0 leaves the kernel's "
+        "default.",
+    )
+    tuning_masked_units: list[str] = Field(
+        default_factory=lambda: [
+            "fwupd-refresh.timer",
+            "apt-daily.timer",
+            "apt-daily-upgrade.timer",
+            "man-db.timer",
+        ],
+        description="systemd units that wake the host at random (firmware refresh, package "
+        "timers) and are stopped and masked.",
+    )
     tuning_irqbalance: Literal["disabled", "banned"] = Field(
         "disabled",
         description="disabled: stop and mask irqbalance. banned: keep it with "
@@ -306,6 +327,24 @@ class SiteProfile(BaseModel):
         False,
         description="Apply disruptive and reboot-class changes inside trading hours anyway.",
     )
+
+    colotune_reboot_timeout: int = Field(
+        900,
+        ge=60,
+        description="Seconds playbooks/reboot.yml waits for a host to come back over SSH.",
+    )
+    colotune_now: dt.datetime | None = Field(
+        None,
+        description="Pin the clock the market-hours guard reads (ISO 8601 with a UTC offset), "
+        "for rehearsals and tests. Unset: the controller's clock.",
+    )
+
+    @field_validator("colotune_now")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a UTC offset, e.g. 2026-11-23T09:45:00-05:00")
+        return value
 
     @field_validator("colotune_timezone")
     @classmethod

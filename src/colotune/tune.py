@@ -1,0 +1,438 @@
+"""Runtime tuning on the host: compare the kernel's live state with the desired one, fix it.
+
+The desired state (`/etc/colotune/tuning.json`, rendered from the plan by
+`colotune.tuning.desired_state`) covers what can change on a running kernel:
+governor, EPP, turbo, THP, KSM, sysctls, swap, IRQ affinity, the default IRQ
+affinity, the workqueue cpumask, runtime hugepages per node and NIC
+coalescing. `changes()` lists every difference with its control ID and risk
+class; `apply()` makes them, and reports what the kernel refused (a managed
+IRQ, a driver without a coalescing knob) as not applicable, not as failure.
+
+Standard library only. It runs in three places with the same code: inside
+the role's Ansible module (check mode and diff), as `colotune-tune` at boot,
+and as `colotune-tune watch`, which re-applies IRQ affinity and coalescing
+whenever the trading NIC comes up again (the kernel resets an IRQ's affinity
+when the driver re-requests it).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:
+    from colotune import cpulist
+except ImportError:  # inside an Ansible module, where module_utils carries it
+    from ansible.module_utils import colotune_cpulist as cpulist  # type: ignore[no-redef]
+
+DESIRED_FILE = "/etc/colotune/tuning.json"
+
+
+@dataclass
+class Change:
+    """One setting that differs from the desired state."""
+
+    control: str
+    risk: str  # live / disruptive
+    target: str  # a path, or "NIC ens4: rx-usecs"
+    before: str
+    after: str
+    status: str = "pending"  # pending / done / not_applicable / failed
+    detail: str = ""
+
+    def line(self) -> str:
+        text = f"{self.control} {self.target}: {self.before!r} -> {self.after!r} [{self.status}]"
+        return text + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass
+class Host:
+    """The host below `root` ("/" live; a directory in tests)."""
+
+    root: Path = field(default_factory=lambda: Path("/"))
+    ethtool: str = "ethtool"
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel.lstrip("/")
+
+    def read(self, rel: str) -> str | None:
+        try:
+            return self.path(rel).read_text().strip()
+        except OSError:
+            return None
+
+    def write(self, rel: str, value: str) -> None:
+        with open(self.path(rel), "w") as handle:
+            handle.write(value)
+
+    def run(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=20)
+
+
+def _selected(text: str) -> str:
+    """The bracketed choice of a sysfs selector: "always madvise [never]" -> "never"."""
+    match = re.search(r"\[(\w+)\]", text)
+    return match.group(1) if match else text.strip()
+
+
+# ---------------------------------------------------------------- CPU frequency and idle
+
+
+def _cpu_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
+    out: list[Change] = []
+    base = "sys/devices/system/cpu"
+    online = cpulist.parse(host.read(f"{base}/online") or "")
+    governor = desired.get("governor")
+    if governor:
+        for cpu in sorted(online):
+            rel = f"{base}/cpu{cpu}/cpufreq/scaling_governor"
+            current = host.read(rel)
+            if current is not None and current != governor:
+                out.append(Change("TUN-030", "live", rel, current, governor))
+        epp = desired.get("epp")
+        for cpu in sorted(online):
+            rel = f"{base}/cpu{cpu}/cpufreq/energy_performance_preference"
+            current = host.read(rel)
+            if epp and current is not None and current != epp:
+                out.append(Change("TUN-031", "live", rel, current, epp))
+    turbo = desired.get("turbo", "unchanged")
+    if turbo != "unchanged":
+        no_turbo = host.read(f"{base}/intel_pstate/no_turbo")
+        boost = host.read(f"{base}/cpufreq/boost")
+        if no_turbo is not None:
+            want = "0" if turbo == "on" else "1"
+            if no_turbo != want:
+                out.append(
+                    Change("TUN-032", "live", f"{base}/intel_pstate/no_turbo", no_turbo, want)
+                )
+        elif boost is not None:
+            want = "1" if turbo == "on" else "0"
+            if boost != want:
+                out.append(Change("TUN-032", "live", f"{base}/cpufreq/boost", boost, want))
+    return out
+
+
+# ---------------------------------------------------------------- memory and kernel settings
+
+
+def _memory_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
+    out: list[Change] = []
+    for rel in (
+        "sys/kernel/mm/transparent_hugepage/enabled",
+        "sys/kernel/mm/transparent_hugepage/defrag",
+    ):
+        text = host.read(rel)
+        if text is not None and desired.get("thp") and _selected(text) != desired["thp"]:
+            out.append(Change("TUN-040", "live", rel, _selected(text), desired["thp"]))
+    ksm = host.read("sys/kernel/mm/ksm/run")
+    if ksm is not None and desired.get("ksm_off") and ksm != "0":
+        out.append(Change("TUN-041", "live", "sys/kernel/mm/ksm/run", ksm, "0"))
+    for node, count in sorted(desired.get("hugepages_runtime", {}).items()):
+        rel = f"sys/devices/system/node/node{node}/hugepages/hugepages-1048576kB/nr_hugepages"
+        current = host.read(rel)
+        if current is not None and current != str(count):
+            out.append(Change("TUN-021", "live", rel, current, str(count)))
+    for key, value in sorted(desired.get("sysctls", {}).items()):
+        rel = "proc/sys/" + key.replace(".", "/")
+        current = host.read(rel)
+        if current is not None and current.split() != str(value).split():
+            out.append(Change("TUN-050", "live", rel, current, str(value)))
+    if desired.get("swap_off"):
+        swaps = (host.read("proc/swaps") or "").splitlines()[1:]
+        for line in swaps:
+            device = line.split()[0]
+            out.append(Change("TUN-042", "live", f"swap {device}", "on", "off"))
+    return out
+
+
+# ---------------------------------------------------------------- interrupts
+
+
+def movable_irqs(host: Host) -> list[int]:
+    return sorted(int(n) for n in os.listdir(host.path("proc/irq")) if n.isdigit() and n != "0")
+
+
+def _irq_changes(
+    host: Host, desired: dict[str, Any], *, only: set[int] | None = None
+) -> list[Change]:
+    out: list[Change] = []
+    irq_cpus = desired.get("irq_cpus")
+    if not irq_cpus:
+        return out
+    want = cpulist.parse(irq_cpus)
+    default = host.read("proc/irq/default_smp_affinity")
+    if only is None and default is not None and cpulist.parse_mask(default) != want:
+        out.append(
+            Change(
+                "TUN-010",
+                "live",
+                "proc/irq/default_smp_affinity",
+                default,
+                cpulist.render_mask(want),
+            )
+        )
+    for irq in movable_irqs(host):
+        if only is not None and irq not in only:
+            continue
+        rel = f"proc/irq/{irq}/smp_affinity_list"
+        current = host.read(rel)
+        if current is None:
+            continue
+        if cpulist.parse(current) != want:
+            out.append(Change("TUN-011", "live", rel, current, cpulist.render(want)))
+    workqueue = host.read("sys/devices/virtual/workqueue/cpumask")
+    housekeeping = desired.get("housekeeping_cpus")
+    if only is None and workqueue is not None and housekeeping:
+        want_hk = cpulist.parse(housekeeping)
+        if cpulist.parse_mask(workqueue) != want_hk:
+            out.append(
+                Change(
+                    "TUN-012",
+                    "live",
+                    "sys/devices/virtual/workqueue/cpumask",
+                    workqueue,
+                    cpulist.render_mask(want_hk),
+                )
+            )
+    return out
+
+
+def nic_irqs(host: Host, nic: str) -> set[int]:
+    """IRQs of a NIC: its PCI function's MSI vectors, or /proc/interrupts lines naming it."""
+    found = {int(i) for i in _listdir(host, f"sys/class/net/{nic}/device/msi_irqs") if i.isdigit()}
+    for line in (host.read("proc/interrupts") or "").splitlines():
+        head = line.split(":", 1)[0].strip()
+        if head.isdigit() and re.search(rf"\b{re.escape(nic)}\b", line):
+            found.add(int(head))
+    return found
+
+
+def _listdir(host: Host, rel: str) -> list[str]:
+    try:
+        return os.listdir(host.path(rel))
+    except OSError:
+        return []
+
+
+# ---------------------------------------------------------------- NIC coalescing
+
+# ethtool -c labels -> ethtool -C argument names
+COALESCE_KEYS = {
+    "Adaptive RX": "adaptive-rx",
+    "Adaptive TX": "adaptive-tx",
+    "rx-usecs": "rx-usecs",
+    "tx-usecs": "tx-usecs",
+    "rx-frames": "rx-frames",
+    "tx-frames": "tx-frames",
+}
+
+
+def parse_coalesce(text: str) -> dict[str, str]:
+    """`ethtool -c` output -> {"adaptive-rx": "off", "rx-usecs": "3", ...}; n/a fields left out."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        adaptive = re.match(r"Adaptive RX:\s*(n/a|\w+)\s+TX:\s*(n/a|\w+)", line)
+        if adaptive:
+            for key, value in zip(("adaptive-rx", "adaptive-tx"), adaptive.groups(), strict=True):
+                if value != "n/a":
+                    values[key] = value
+            continue
+        match = re.match(r"([a-z-]+):\s*(\S+)", line.strip())
+        if match and match.group(1) in COALESCE_KEYS and match.group(2) != "n/a":
+            values[match.group(1)] = match.group(2)
+    return values
+
+
+def _nic_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
+    nic = desired.get("nic")
+    wanted: dict[str, str] = {k: str(v) for k, v in desired.get("coalescing", {}).items()}
+    if not nic or not wanted:
+        return []
+    if shutil.which(host.ethtool) is None and not Path(host.ethtool).exists():
+        return [
+            Change(
+                "TUN-060",
+                "disruptive",
+                f"NIC {nic}",
+                "?",
+                "?",
+                "not_applicable",
+                "ethtool is not installed",
+            )
+        ]
+    shown = host.run(host.ethtool, "-c", nic)
+    driver = _driver(host, nic)
+    if shown.returncode != 0:
+        return [
+            Change(
+                "TUN-060",
+                "disruptive",
+                f"NIC {nic}: coalescing",
+                "?",
+                "off",
+                "not_applicable",
+                f"driver {driver} does not support interrupt coalescing settings",
+            )
+        ]
+    current = parse_coalesce(shown.stdout)
+    out = []
+    for key, value in wanted.items():
+        if key not in current:
+            out.append(
+                Change(
+                    "TUN-060",
+                    "disruptive",
+                    f"NIC {nic}: {key}",
+                    "n/a",
+                    value,
+                    "not_applicable",
+                    f"driver {driver} does not support {key}",
+                )
+            )
+        elif current[key] != value:
+            out.append(Change("TUN-060", "disruptive", f"NIC {nic}: {key}", current[key], value))
+    return out
+
+
+def _driver(host: Host, nic: str) -> str:
+    try:
+        return os.path.basename(os.readlink(host.path(f"sys/class/net/{nic}/device/driver")))
+    except OSError:
+        return "?"
+
+
+# ---------------------------------------------------------------- the whole
+
+
+def changes(host: Host, desired: dict[str, Any], *, scope: str = "all") -> list[Change]:
+    """Every difference between the live kernel and `desired`, for `scope` (all / nic)."""
+    if scope == "nic":
+        irqs = nic_irqs(host, desired.get("nic", "")) if desired.get("nic") else set()
+        return _irq_changes(host, desired, only=irqs) + _nic_changes(host, desired)
+    return (
+        _cpu_changes(host, desired)
+        + _memory_changes(host, desired)
+        + _irq_changes(host, desired)
+        + _nic_changes(host, desired)
+    )
+
+
+def apply(host: Host, pending: list[Change], *, allow: set[str]) -> list[Change]:
+    """Make each pending change whose risk class is allowed; record how each went."""
+    for change in pending:
+        if change.status != "pending":
+            continue
+        if change.risk not in allow:
+            change.status = "refused"
+            change.detail = f"{change.risk} change refused in market hours"
+            continue
+        try:
+            _apply_one(host, change)
+            change.status = "done"
+        except OSError as exc:
+            if exc.errno == errno.EIO and "/irq/" in change.target:
+                change.status = "not_applicable"
+                change.detail = "kernel-managed IRQ: its affinity cannot be changed"
+            else:
+                change.status = "failed"
+                change.detail = exc.strerror or str(exc)
+        except RuntimeError as exc:
+            change.status = "failed"
+            change.detail = str(exc)
+    return pending
+
+
+def _apply_one(host: Host, change: Change) -> None:
+    if change.target.startswith("swap "):
+        done = host.run("swapoff", change.target.split(" ", 1)[1])
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.strip() or "swapoff failed")
+        return
+    if change.target.startswith("NIC "):
+        nic, key = change.target[4:].split(": ", 1)
+        done = host.run(host.ethtool, "-C", nic, key, change.after)
+        # ethtool exits 80 when nothing needed changing, which is success here
+        if done.returncode not in (0, 80):
+            raise RuntimeError(done.stderr.strip() or f"ethtool -C {nic} {key} failed")
+        return
+    host.write(change.target, change.after)
+
+
+def load_desired(path: str = DESIRED_FILE) -> dict[str, Any]:
+    with open(path) as handle:
+        data: dict[str, Any] = json.load(handle)
+    return data
+
+
+# ---------------------------------------------------------------- link events
+
+RTMGRP_LINK = 1
+RTM_NEWLINK = 16
+IFF_UP = 0x1
+IFF_RUNNING = 0x40
+
+
+def link_events(nic_index: int) -> Any:
+    """Yield each time the interface `nic_index` goes from not running to running."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    sock.bind((0, RTMGRP_LINK))
+    running = True
+    while True:
+        data = sock.recv(65536)
+        offset = 0
+        while offset + 16 <= len(data):
+            length, kind = struct.unpack_from("=IH", data, offset)
+            if length < 16:
+                break
+            if kind == RTM_NEWLINK and offset + 32 <= len(data):
+                _family, _type, index, flags, _change = struct.unpack_from(
+                    "=BxHiII", data, offset + 16
+                )
+                if index == nic_index:
+                    now = bool(flags & IFF_UP and flags & IFF_RUNNING)
+                    if now and not running:
+                        yield
+                    running = now
+            offset += (length + 3) & ~3
+
+
+def main(argv: list[str] | None = None) -> int:
+    """colotune-tune [check|apply|watch] [--desired FILE] [--json]"""
+    args = sys.argv[1:] if argv is None else argv
+    mode = args[0] if args and not args[0].startswith("-") else "check"
+    path = args[args.index("--desired") + 1] if "--desired" in args else DESIRED_FILE
+    host = Host()
+    desired = load_desired(path)
+    allow = {"live", "disruptive"}
+    if mode not in ("check", "apply", "watch"):
+        print("usage: colotune-tune [check|apply|watch] [--desired FILE] [--json]", file=sys.stderr)
+        return 2
+    found = changes(host, desired)
+    if mode != "check":
+        apply(host, found, allow=allow)
+    if "--json" in args:
+        print(json.dumps([asdict(c) for c in found]))
+    else:
+        for change in found:
+            print(change.line())
+    if mode == "watch" and desired.get("nic"):
+        index = int(host.read(f"sys/class/net/{desired['nic']}/ifindex") or "0")
+        for _ in link_events(index):
+            for change in apply(host, changes(host, desired, scope="nic"), allow=allow):
+                print("link up: " + change.line(), flush=True)
+    failed = [c for c in found if c.status == "failed"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

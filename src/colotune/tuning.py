@@ -1,0 +1,110 @@
+"""What roles/tuning makes of a plan: the runtime desired state and the market-hours guard.
+
+Controller side. `desired_state` renders /etc/colotune/tuning.json, which the
+on-host `colotune.tune` applies and re-applies; `guard` says which risk
+classes may change now, and why not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from colotune import cpulist
+from colotune.plan import PLAN_ARGUMENTS, Plan
+from colotune.profile import HostProfile, is_trading_time
+
+# Kernel and VM sysctls every tuned host gets (FIELD.md: jitter sources).
+SYSCTLS: dict[str, str] = {
+    "kernel.numa_balancing": "0",
+    "kernel.timer_migration": "0",
+    "vm.stat_interval": "10",
+    "kernel.nmi_watchdog": "0",
+    "kernel.watchdog": "0",
+    "vm.swappiness": "0",
+}
+RISK_CLASSES = ("live", "disruptive", "reboot")
+
+
+def desired_state(plan: Plan, profile: HostProfile) -> dict[str, Any]:
+    """The runtime state colotune-tune keeps the host in, from the plan and the profile."""
+    sysctls = dict(SYSCTLS)
+    if profile.tuning_busy_poll_us:
+        sysctls["net.core.busy_poll"] = str(profile.tuning_busy_poll_us)
+        sysctls["net.core.busy_read"] = str(profile.tuning_busy_poll_us)
+    coalescing: dict[str, str] = {}
+    if profile.tuning_nic_coalescing_off and plan.nic.name:
+        coalescing = {"adaptive-rx": "off", "adaptive-tx": "off", "rx-usecs": "0"}
+    return {
+        "nic": plan.nic.name,
+        "irq_cpus": plan.irq_cpus,
+        "housekeeping_cpus": plan.housekeeping_cpus,
+        "isolated_cpus": plan.isolated_cpus,
+        "governor": profile.tuning_governor,
+        "epp": "performance" if profile.tuning_governor == "performance" else None,
+        "turbo": profile.tuning_turbo,
+        "thp": "never",
+        "ksm_off": True,
+        "swap_off": True,
+        "sysctls": sysctls,
+        "coalescing": coalescing,
+        "hugepages_runtime": (
+            {node: sizes["1G"] for node, sizes in plan.hugepages.items()}
+            if plan.hugepages_runtime
+            else {}
+        ),
+    }
+
+
+def guard(profile: HostProfile, now: dt.datetime) -> dict[str, Any]:
+    """Which risk classes may change at `now`, with the reason when some may not."""
+    trading = is_trading_time(profile, now)
+    forced = profile.colotune_force_in_market_hours
+    allowed = list(RISK_CLASSES) if (not trading or forced) else ["live"]
+    hours = profile.colotune_trading_hours
+    if trading and forced:
+        reason = (
+            "INSIDE MARKET HOURS, forced by colotune_force_in_market_hours: disruptive and "
+            "reboot-class changes will be applied"
+        )
+    elif trading:
+        reason = (
+            f"inside market hours ({hours.start}-{hours.end} {profile.colotune_timezone}): "
+            f"only live changes; disruptive and reboot-class changes wait until after "
+            f"{hours.end} {profile.colotune_timezone}"
+        )
+    else:
+        reason = "outside market hours: every change allowed"
+    return {"trading": trading, "forced": forced, "allowed": allowed, "reason": reason}
+
+
+def grub_cmdline(existing: str, plan_args: list[str]) -> str:
+    """A GRUB_CMDLINE value with the plan's arguments replacing any earlier copies of them."""
+    kept = [arg for arg in existing.split() if arg.split("=", 1)[0] not in PLAN_ARGUMENTS]
+    return " ".join([*kept, *plan_args])
+
+
+def cmdline_matches(cmdline: str, plan_args: list[str]) -> list[str]:
+    """Plan arguments missing from a running kernel's /proc/cmdline, or present twice."""
+    words = cmdline.split()
+    problems = [arg for arg in plan_args if words.count(arg) != 1]
+    keys = [w.split("=", 1)[0] for w in words if w.split("=", 1)[0] in PLAN_ARGUMENTS]
+    problems += sorted({f"{k} (repeated)" for k in keys if keys.count(k) > 1})
+    return problems
+
+
+def in_effect(plan: Plan, *, isolated: str, nohz_full: str, hugepages: dict[str, int]) -> list[str]:
+    """What of the plan the running kernel does not show (empty: the plan is in effect)."""
+    problems = []
+    want = plan.cpus("isolated_cpus")
+    for name, text in (("isolated", isolated), ("nohz_full", nohz_full)):
+        if cpulist.parse(text) != want:
+            problems.append(
+                f"/sys/devices/system/cpu/{name} is {text.strip() or 'empty'!r}, "
+                f"the plan says {plan.isolated_cpus!r}"
+            )
+    for node, sizes in plan.hugepages.items():
+        have = hugepages.get(node)
+        if have is not None and have != sizes["1G"]:
+            problems.append(f"node {node} has {have} 1 GiB pages, the plan says {sizes['1G']}")
+    return problems

@@ -1,0 +1,171 @@
+"""The on-host tuning engine against a host tree: what differs, what it writes, what it refuses."""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from colotune import tune
+from colotune.tune import Host
+
+REPO = Path(__file__).resolve().parents[2]
+FACTS = REPO / "tests" / "fixtures" / "facts"
+
+
+def tree(root: Path, files: dict[str, str]) -> Host:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+    return Host(root=root)
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Host:
+    return tree(
+        tmp_path,
+        {
+            "sys/devices/system/cpu/online": "0-3",
+            **{
+                f"sys/devices/system/cpu/cpu{c}/cpufreq/scaling_governor": "powersave"
+                for c in range(4)
+            },
+            "sys/devices/system/cpu/intel_pstate/no_turbo": "0",
+            "sys/kernel/mm/transparent_hugepage/enabled": "always [madvise] never",
+            "sys/kernel/mm/transparent_hugepage/defrag": "always defer [madvise] never",
+            "sys/kernel/mm/ksm/run": "1",
+            "proc/sys/kernel/numa_balancing": "1",
+            "proc/sys/vm/swappiness": "60",
+            "proc/irq/default_smp_affinity": "f",
+            "proc/irq/0/smp_affinity_list": "0-3",
+            "proc/irq/24/smp_affinity_list": "0-3",
+            "proc/irq/25/smp_affinity_list": "0-1",
+            "sys/devices/virtual/workqueue/cpumask": "f",
+            "sys/devices/system/node/node0/hugepages/hugepages-1048576kB/nr_hugepages": "0",
+            "proc/swaps": "Filename\tType\tSize\tUsed\tPriority",
+        },
+    )
+
+
+DESIRED: dict[str, Any] = {
+    "nic": None,
+    "irq_cpus": "0-1",
+    "housekeeping_cpus": "0-1",
+    "governor": "performance",
+    "epp": "performance",
+    "turbo": "off",
+    "thp": "never",
+    "ksm_off": True,
+    "swap_off": True,
+    "sysctls": {"kernel.numa_balancing": "0", "vm.swappiness": "0", "kernel.absent": "1"},
+    "coalescing": {},
+    "hugepages_runtime": {"0": 2},
+}
+
+
+def test_changes_list_every_difference(host: Host) -> None:
+    found = {(c.control, c.target): (c.before, c.after) for c in tune.changes(host, DESIRED)}
+    assert found[("TUN-030", "sys/devices/system/cpu/cpu3/cpufreq/scaling_governor")] == (
+        "powersave",
+        "performance",
+    )
+    assert found[("TUN-032", "sys/devices/system/cpu/intel_pstate/no_turbo")] == ("0", "1")
+    assert found[("TUN-040", "sys/kernel/mm/transparent_hugepage/enabled")] == ("madvise", "never")
+    assert found[("TUN-041", "sys/kernel/mm/ksm/run")] == ("1", "0")
+    assert found[("TUN-050", "proc/sys/kernel/numa_balancing")] == ("1", "0")
+    assert found[("TUN-010", "proc/irq/default_smp_affinity")] == ("f", "3")
+    assert found[("TUN-011", "proc/irq/24/smp_affinity_list")] == ("0-3", "0-1")
+    assert ("TUN-011", "proc/irq/25/smp_affinity_list") not in found  # already right
+    assert ("TUN-011", "proc/irq/0/smp_affinity_list") not in found  # the timer stays
+    assert found[("TUN-012", "sys/devices/virtual/workqueue/cpumask")] == ("f", "3")
+    assert found[
+        ("TUN-021", "sys/devices/system/node/node0/hugepages/hugepages-1048576kB/" "nr_hugepages")
+    ] == ("0", "2")
+    assert not any("absent" in target for _, target in found)  # a sysctl this kernel lacks
+
+
+def test_apply_then_nothing_left(host: Host) -> None:
+    done = tune.apply(host, tune.changes(host, DESIRED), allow={"live"})
+    assert {c.status for c in done} == {"done"}
+    assert tune.changes(host, DESIRED) == []
+    assert host.read("proc/irq/24/smp_affinity_list") == "0-1"
+
+
+def test_no_cpufreq_means_nothing_to_do(tmp_path: Path) -> None:
+    guest = tree(
+        tmp_path, {"sys/devices/system/cpu/online": "0-1", "proc/irq/default_smp_affinity": "3"}
+    )
+    assert tune.changes(guest, {**DESIRED, "irq_cpus": "0-1", "housekeeping_cpus": "0-1"}) == []
+
+
+def test_refused_outside_allowed_risk(host: Host) -> None:
+    pending = [tune.Change("TUN-060", "disruptive", "NIC eth1: rx-usecs", "3", "0")]
+    assert tune.apply(host, pending, allow={"live"})[0].status == "refused"
+
+
+def test_managed_irq_is_not_a_failure(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(rel: str, value: str) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(host, "write", refuse)
+    change = tune.Change("TUN-011", "live", "proc/irq/24/smp_affinity_list", "0-3", "0-1")
+    (done,) = tune.apply(host, [change], allow={"live"})
+    assert done.status == "not_applicable"
+    assert "kernel-managed IRQ" in done.detail
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [
+        (
+            "this-machine/ethtool-c-eth0.txt",
+            {
+                "adaptive-rx": "off",
+                "rx-usecs": "0",
+                "rx-frames": "1",
+                "tx-usecs": "0",
+                "tx-frames": "1",
+            },
+        ),
+        (
+            "public/mellanox-ethtool-c.txt",
+            {
+                "adaptive-rx": "on",
+                "adaptive-tx": "off",
+                "rx-usecs": "16",
+                "rx-frames": "88",
+                "tx-usecs": "0",
+                "tx-frames": "0",
+            },
+        ),
+    ],
+)
+def test_parse_coalesce_recorded(fixture: str, expected: dict[str, str]) -> None:
+    assert tune.parse_coalesce((FACTS / fixture).read_text()) == expected
+
+
+def load_grub_module() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "colotune_grub", REPO / "roles/tuning/library/colotune_grub.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_grub_strips_earlier_copies_of_owned_arguments() -> None:
+    grub = load_grub_module()
+    text = (
+        'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet isolcpus=1-3 nohz_full=1-3"\n'
+        "GRUB_CMDLINE_LINUX='console=ttyS0 hugepages=4'\n"
+    )
+    out = grub.strip_owned(text, {"isolcpus", "nohz_full", "hugepages"})
+    assert out == (
+        'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\n'
+        "GRUB_CMDLINE_LINUX='console=ttyS0'\n"
+    )

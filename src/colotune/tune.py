@@ -36,6 +36,9 @@ except ImportError:  # inside an Ansible module, where module_utils carries it
     from ansible.module_utils import colotune_cpulist as cpulist  # type: ignore[no-redef]
 
 DESIRED_FILE = "/etc/colotune/tuning.json"
+# Present once colotune-tune has run since boot: a later restart (the role
+# changed tuning.json) applies live changes only, since it may be market hours.
+STARTED_MARKER = "/run/colotune/tune-started"
 
 
 @dataclass
@@ -413,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     path = args[args.index("--desired") + 1] if "--desired" in args else DESIRED_FILE
     host = Host()
     desired = load_desired(path)
-    allow = {"live", "disruptive"}
+    first_since_boot = not os.path.exists(STARTED_MARKER)
+    allow = {"live", "disruptive"} if mode != "watch" or first_since_boot else {"live"}
     if mode not in ("check", "apply", "watch"):
         print("usage: colotune-tune [check|apply|watch] [--desired FILE] [--json]", file=sys.stderr)
         return 2
@@ -425,7 +429,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for change in found:
             print(change.line())
+    if mode == "watch":
+        os.makedirs(os.path.dirname(STARTED_MARKER), exist_ok=True)
+        Path(STARTED_MARKER).touch()
     if mode == "watch" and desired.get("nic"):
+        allow = {"live", "disruptive"}  # the link just went down and up: nothing more to lose
         index = int(host.read(f"sys/class/net/{desired['nic']}/ifindex") or "0")
         for _ in link_events(index):
             for change in apply(host, changes(host, desired, scope="nic"), allow=allow):

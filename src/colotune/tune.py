@@ -101,13 +101,13 @@ def _cpu_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
             rel = f"{base}/cpu{cpu}/cpufreq/scaling_governor"
             current = host.read(rel)
             if current is not None and current != governor:
-                out.append(Change("TUN-030", "live", rel, current, governor))
+                out.append(Change("TUN-007", "live", rel, current, governor))
         epp = desired.get("epp")
         for cpu in sorted(online):
             rel = f"{base}/cpu{cpu}/cpufreq/energy_performance_preference"
             current = host.read(rel)
             if epp and current is not None and current != epp:
-                out.append(Change("TUN-031", "live", rel, current, epp))
+                out.append(Change("TUN-008", "live", rel, current, epp))
     turbo = desired.get("turbo", "unchanged")
     if turbo != "unchanged":
         no_turbo = host.read(f"{base}/intel_pstate/no_turbo")
@@ -116,16 +116,26 @@ def _cpu_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
             want = "0" if turbo == "on" else "1"
             if no_turbo != want:
                 out.append(
-                    Change("TUN-032", "live", f"{base}/intel_pstate/no_turbo", no_turbo, want)
+                    Change("TUN-009", "live", f"{base}/intel_pstate/no_turbo", no_turbo, want)
                 )
         elif boost is not None:
             want = "1" if turbo == "on" else "0"
             if boost != want:
-                out.append(Change("TUN-032", "live", f"{base}/cpufreq/boost", boost, want))
+                out.append(Change("TUN-009", "live", f"{base}/cpufreq/boost", boost, want))
     return out
 
 
 # ---------------------------------------------------------------- memory and kernel settings
+
+# The audit control that judges each sysctl (colotune.checks); others count as TUN-016.
+SYSCTL_CONTROLS = {
+    "kernel.numa_balancing": "TUN-016",
+    "kernel.nmi_watchdog": "TUN-020",
+    "kernel.watchdog": "TUN-020",
+    "kernel.timer_migration": "TUN-021",
+    "vm.stat_interval": "TUN-022",
+    "vm.swappiness": "TUN-019",
+}
 
 
 def _memory_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
@@ -136,25 +146,26 @@ def _memory_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
     ):
         text = host.read(rel)
         if text is not None and desired.get("thp") and _selected(text) != desired["thp"]:
-            out.append(Change("TUN-040", "live", rel, _selected(text), desired["thp"]))
+            out.append(Change("TUN-017", "live", rel, _selected(text), desired["thp"]))
     ksm = host.read("sys/kernel/mm/ksm/run")
     if ksm is not None and desired.get("ksm_off") and ksm != "0":
-        out.append(Change("TUN-041", "live", "sys/kernel/mm/ksm/run", ksm, "0"))
+        out.append(Change("TUN-018", "live", "sys/kernel/mm/ksm/run", ksm, "0"))
     for node, count in sorted(desired.get("hugepages_runtime", {}).items()):
         rel = f"sys/devices/system/node/node{node}/hugepages/hugepages-1048576kB/nr_hugepages"
         current = host.read(rel)
         if current is not None and current != str(count):
-            out.append(Change("TUN-021", "live", rel, current, str(count)))
+            out.append(Change("TUN-006", "live", rel, current, str(count)))
     for key, value in sorted(desired.get("sysctls", {}).items()):
         rel = "proc/sys/" + key.replace(".", "/")
         current = host.read(rel)
         if current is not None and current.split() != str(value).split():
-            out.append(Change("TUN-050", "live", rel, current, str(value)))
+            control = SYSCTL_CONTROLS.get(key, "TUN-016")
+            out.append(Change(control, "live", rel, current, str(value)))
     if desired.get("swap_off"):
         swaps = (host.read("proc/swaps") or "").splitlines()[1:]
         for line in swaps:
             device = line.split()[0]
-            out.append(Change("TUN-042", "live", f"swap {device}", "on", "off"))
+            out.append(Change("TUN-019", "live", f"swap {device}", "on", "off"))
     return out
 
 
@@ -177,7 +188,7 @@ def _irq_changes(
     if only is None and default is not None and cpulist.parse_mask(default) != want:
         out.append(
             Change(
-                "TUN-010",
+                "TUN-013",
                 "live",
                 "proc/irq/default_smp_affinity",
                 default,
@@ -200,7 +211,7 @@ def _irq_changes(
         if cpulist.parse_mask(workqueue) != want_hk:
             out.append(
                 Change(
-                    "TUN-012",
+                    "TUN-023",
                     "live",
                     "sys/devices/virtual/workqueue/cpumask",
                     workqueue,
@@ -264,7 +275,7 @@ def _nic_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
     if shutil.which(host.ethtool) is None and not Path(host.ethtool).exists():
         return [
             Change(
-                "TUN-060",
+                "TUN-015",
                 "disruptive",
                 f"NIC {nic}",
                 "?",
@@ -278,7 +289,7 @@ def _nic_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
     if shown.returncode != 0:
         return [
             Change(
-                "TUN-060",
+                "TUN-015",
                 "disruptive",
                 f"NIC {nic}: coalescing",
                 "?",
@@ -293,7 +304,7 @@ def _nic_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
         if key not in current:
             out.append(
                 Change(
-                    "TUN-060",
+                    "TUN-015",
                     "disruptive",
                     f"NIC {nic}: {key}",
                     "n/a",
@@ -303,7 +314,7 @@ def _nic_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
                 )
             )
         elif current[key] != value:
-            out.append(Change("TUN-060", "disruptive", f"NIC {nic}: {key}", current[key], value))
+            out.append(Change("TUN-015", "disruptive", f"NIC {nic}: {key}", current[key], value))
     return out
 
 
@@ -345,7 +356,7 @@ def apply(host: Host, pending: list[Change], *, allow: set[str]) -> list[Change]
         except OSError as exc:
             if exc.errno == errno.EIO and "/irq/" in change.target:
                 change.status = "not_applicable"
-                change.detail = "kernel-managed IRQ: its affinity cannot be changed"
+                change.detail = "the kernel refuses to move this IRQ (kernel-managed or fixed)"
             else:
                 change.status = "failed"
                 change.detail = exc.strerror or str(exc)

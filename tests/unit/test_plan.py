@@ -253,3 +253,69 @@ def test_check_plan_catches_a_hand_edited_plan(topology_fixture: Fixture) -> Non
     problems = check_plan(broken, topo)
     assert any("split" in p for p in problems)
     assert any("IRQ CPUs" in p for p in problems)
+
+
+LAB_ARGS = ["default_hugepagesz=1G", "hugepagesz=1G"]
+
+
+def test_lab_2s4c2t_nic_behind_a_numa_node_1_bridge(topology_fixture: Fixture) -> None:
+    plan = plan_for(topology_fixture, "lab-2s4c2t", tuning_nic="ens1", tuning_hugepages_1g=1)
+    assert plan.model_dump(exclude={"explanations"}) == {
+        "host": "h1",
+        "housekeeping_cpus": "0-9",
+        "isolated_cpus": "10-15",
+        "idle_cpus": "",
+        "irq_cpus": "8-9",
+        "numa_node": 1,
+        "nic": {"name": "ens1", "numa_node": 1, "pci_address": "0000:81:00.0", "driver": "e1000e"},
+        "hugepages": {"0": {"1G": 0}, "1": {"1G": 1}},
+        "hugepages_runtime": False,
+        "kernel_args": [
+            *isolation("10-15", "0-9"),
+            *BASE_ARGS,
+            *LAB_ARGS,
+            "hugepages=0:0,1:1",
+            *C1,
+        ],
+        "threads": {"t2t-hot": 10},
+    }
+
+
+def test_lab_2s4c2t_idle_sibling(topology_fixture: Fixture) -> None:
+    plan = plan_for(
+        topology_fixture,
+        "lab-2s4c2t",
+        tuning_nic="ens1",
+        tuning_smt="idle_sibling",
+        trader_threads=["a", "b", "c"],
+    )
+    assert (plan.isolated_cpus, plan.idle_cpus) == ("10-15", "11,13,15")
+    assert plan.threads == {"a": 10, "b": 12, "c": 14}
+
+
+def test_lab_1s4c_single_node(topology_fixture: Fixture) -> None:
+    plan = plan_for(topology_fixture, "lab-1s4c", tuning_nic="ens1", tuning_hugepages_1g=1)
+    assert (plan.housekeeping_cpus, plan.isolated_cpus, plan.irq_cpus) == ("0", "1-3", "0")
+    assert plan.hugepages == {"0": {"1G": 1}}
+    assert plan.kernel_args == [*isolation("1-3", "0"), *BASE_ARGS, *LAB_ARGS, "hugepages=0:1", *C1]
+    with pytest.raises(PlanError, match="2 x 1 GiB on node 0 does not fit: the node has 2904 MiB"):
+        make_plan(
+            topology.load(topology_fixture("lab-1s4c")),
+            profile.build({"tuning_nic": "ens1", "tuning_hugepages_1g": 2}),
+        )
+
+
+def test_lab_recorded_offline_cpu(topology_fixture: Fixture) -> None:
+    topo = topology.load(topology_fixture("lab-2s4c2t-cpu5-offline"))
+    assert topo.offline_cpus == {5}
+    assert topo.core_of(4) == {4}
+    plan = plan_for(topology_fixture, "lab-2s4c2t-cpu5-offline", tuning_nic="ens1")
+    assert (plan.housekeeping_cpus, plan.isolated_cpus) == ("0-4,6-9", "10-15")
+    with pytest.raises(PlanError, match="CPU 5 is offline"):
+        make_plan(topo, profile.build({"tuning_nic": "ens1", "tuning_housekeeping_cpus": "0-5"}))
+
+
+def test_management_nic_without_node(topology_fixture: Fixture) -> None:
+    # The lab's virtio management NIC reports numa_node -1 on a two-node host.
+    with pytest.raises(PlanError, match="enp0s3 reports no NUMA node"):
+        plan_for(topology_fixture, "lab-2s4c2t", tuning_nic="enp0s3")

@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--sysfs-root",
         default=None,
         help="the host's topology: a sysfs root directory or a `topology record` tarball "
-        "(default: this machine, /)",
+        "(default: with -l, the live host read over SSH; otherwise this machine, /)",
     )
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     parser.set_defaults(func=_plan)
@@ -55,7 +55,9 @@ def _extra_vars(pairs: list[str]) -> dict[str, Any]:
     return result
 
 
-def _profile_source(args: argparse.Namespace) -> tuple[str | None, dict[str, Any]]:
+def _profile_source(
+    args: argparse.Namespace,
+) -> tuple[str | None, dict[str, Any]]:
     """The host name and its variables, from a profile file or the inventory."""
     if args.profile is not None:
         if args.limit:
@@ -86,10 +88,15 @@ def _profile_source(args: argparse.Namespace) -> tuple[str | None, dict[str, Any
 
 def _plan(args: argparse.Namespace) -> int:
     host, variables = _profile_source(args)
-    variables = {**variables, **_extra_vars(args.extra_var)}
-    prof = profile.build(variables, host=host)
-    root = args.sysfs_root or "/"
-    topo = topology.load(root)
+    prof = profile.build({**variables, **_extra_vars(args.extra_var)}, host=host)
+    if args.sysfs_root is None and host is not None and args.limit:
+        from colotune.facts import live_topology
+
+        root = f"ssh://{host}"
+        topo = live_topology(variables)
+    else:
+        root = args.sysfs_root or "/"
+        topo = topology.load(root)
     plan = make_plan(topo, prof, host=host)
     if args.json:
         print(json.dumps(plan.model_dump(mode="json"), indent=2))

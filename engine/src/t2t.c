@@ -1637,10 +1637,13 @@ int main(int argc, char **argv)
             CPU_SET(O.cpu[t], &set);
             pthread_attr_setaffinity_np(&at, sizeof set, &set);
         }
+        /* a new thread inherits its creator's name: take the child's name for the
+         * moment of creation, so that no one ever sees the child under another name */
+        pthread_setname_np(pthread_self(), THREAD_NAMES[t]);
         int r = pthread_create(&th[t], &at, fn[t], NULL);
+        pthread_setname_np(pthread_self(), "t2t");
         if (r)
             die("creating thread %s: %s", THREAD_NAMES[t], strerror(r));
-        pthread_setname_np(th[t], THREAD_NAMES[t]);
         pthread_attr_destroy(&at);
     }
     /* "ready" means every thread runs: wait (bounded) until each has published its tid */

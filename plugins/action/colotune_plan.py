@@ -52,8 +52,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]
             topo = topology.from_snapshot(snapshot, source=str(host))
             variables = {
                 key: self._templar.template(value)
-                for key, value in task_vars.items()
-                if key.startswith(profile.PREFIXES)
+                for key, value in profile.profile_variables(task_vars).items()
             }
             prof = profile.build(variables, host=host)
             made = plan.make_plan(topo, prof, host=host)

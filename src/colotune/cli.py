@@ -32,6 +32,9 @@ COMMAND_MODULES = [
     "colotune.commands.inventory",
     "colotune.commands.topology",
     "colotune.commands.plan",
+    "colotune.commands.audit",
+    "colotune.commands.lab",
+    "colotune.commands.probe",
 ]
 
 

@@ -260,6 +260,105 @@ class TraderProfile(BaseModel):
         None, ge=1, le=99, description="SCHED_FIFO priority for the engine; unset: SCHED_OTHER."
     )
     trader_user: str = Field("trader", description="Unprivileged user the engine runs as.")
+    trader_engine_src: str | None = Field(
+        None,
+        description="Path on the controller to the engine binary (e.g. engine/build/t2t); "
+        "required when trader_enabled.",
+    )
+    trader_engine_sha256: str | None = Field(
+        None,
+        description="SHA-256 the engine binary must have (64 hex digits); required when "
+        "trader_enabled. A binary that differs is refused before anything changes.",
+    )
+    trader_engine_args: list[str] = Field(
+        default_factory=list,
+        description="Arguments of the engine (feed, gateway, strategy, risk). The launcher adds "
+        "the thread pinning and statistics options itself.",
+    )
+    trader_engine_pin_option: str | None = Field(
+        "--cpu",
+        description="Option with which the engine pins a named thread at creation (given "
+        "NAME=CPU, once per planned thread); null for an engine without one. Either way the "
+        "launcher checks and fixes every thread's affinity after the start.",
+    )
+    trader_engine_stats_option: str | None = Field(
+        "--stats",
+        description="Option with which the engine writes its statistics JSON to a file (on "
+        "exit and on SIGUSR1); null for an engine without one.",
+    )
+    trader_memlock_mb: int | None = Field(
+        None,
+        ge=1,
+        description="Locked-memory limit (RLIMIT_MEMLOCK) of the engine in MiB; unset: "
+        "unlimited.",
+    )
+    trader_numa_membind: bool = Field(
+        True, description="Bind the engine's memory to the plan's NUMA node (the NIC's node)."
+    )
+    trader_onload: bool = Field(
+        False,
+        description="Run the engine under OpenOnload (onload --profile=<onload_profile>); "
+        "needs roles/onload (onload_enabled).",
+    )
+    trader_onload_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="EF_* variables for Onload, set in the engine's environment (with or "
+        "without trader_onload).",
+    )
+    trader_net_raw: bool = Field(
+        False,
+        description="Grant the engine CAP_NET_RAW (raw sockets, some kernel-bypass stacks). "
+        "It always gets CAP_SYS_NICE and CAP_IPC_LOCK and nothing else.",
+    )
+    trader_hugepages_free: int | None = Field(
+        None,
+        ge=0,
+        description="1 GiB pages that must be free on the plan's NUMA node before the engine "
+        "starts. Unset: 1 when the plan reserves pages on that node, otherwise none.",
+    )
+    trader_thread_wait_s: int = Field(
+        30,
+        ge=1,
+        description="Seconds the launcher waits for the engine's planned threads to appear "
+        "before it stops the engine and fails.",
+    )
+    trader_force_preflight: bool = Field(
+        False,
+        description="Start the engine even when the launcher's preflight fails (lab hosts); "
+        "the failures are still logged.",
+    )
+    trader_state: Literal["started", "stopped"] = Field(
+        "started",
+        description="Run the engine's systemd unit (started) or only deploy it (stopped). "
+        "The role never restarts a running engine inside market hours unless forced.",
+    )
+
+    @field_validator("trader_engine_sha256")
+    @classmethod
+    def _sha256(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+            raise ValueError(
+                f"{value!r} is not a SHA-256 (valid: 64 hex digits, as `sha256sum` prints)"
+            )
+        return None if value is None else value.lower()
+
+    @field_validator("trader_onload_env")
+    @classmethod
+    def _ef_variables(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not re.fullmatch(r"EF_[A-Z0-9_]+", name):
+                raise ValueError(
+                    f"{name!r} is not an Onload variable (valid: EF_ followed by capitals, "
+                    "digits and _, e.g. EF_POLL_USEC)"
+                )
+        return value
+
+    @field_validator("trader_engine_pin_option", "trader_engine_stats_option")
+    @classmethod
+    def _option(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"--?[\w-]+", value):
+            raise ValueError(f"{value!r} is not a command-line option (valid: e.g. --cpu)")
+        return value
 
     @field_validator("trader_threads")
     @classmethod
@@ -429,9 +528,22 @@ class ProfileError(ColotuneError):
         return cls([CrossFieldError(None, line) for line in lines])
 
 
+# Facts the roles hand back (their READMEs' "Variables exported"): outputs, not inputs.
+EXPORTED = frozenset(
+    {
+        "colotune_plan",
+        "colotune_guard",
+        "colotune_tuning",
+        "colotune_host",
+        "tuning_reboot_required",
+        "ptp_setup",
+    }
+)
+
+
 def profile_variables(variables: Mapping[str, Any]) -> dict[str, Any]:
-    """The variables of a host that belong to colotune (by prefix)."""
-    return {k: v for k, v in variables.items() if k.startswith(PREFIXES)}
+    """The variables of a host that belong to colotune (by prefix), exported facts aside."""
+    return {k: v for k, v in variables.items() if k.startswith(PREFIXES) and k not in EXPORTED}
 
 
 def build(variables: Mapping[str, Any], *, host: str | None = None) -> HostProfile:

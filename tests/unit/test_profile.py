@@ -88,3 +88,10 @@ def test_market_hours() -> None:
     assert not profile.is_trading_time(site, dt.datetime(2026, 11, 26, 10, 0, tzinfo=ny))  # hol.
     # 03:30 in New York is 08:30 UTC: outside the 04:00-20:00 session.
     assert not profile.is_trading_time(site, dt.datetime(2026, 11, 23, 8, 30, tzinfo=dt.UTC))
+
+
+def test_facts_the_roles_export_are_not_inputs() -> None:
+    prof = profile.build(
+        {"tuning_nic": "eth1", "colotune_plan": {}, "tuning_reboot_required": True, "ptp_setup": {}}
+    )
+    assert prof.tuning_nic == "eth1"

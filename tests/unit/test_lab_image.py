@@ -1,0 +1,91 @@
+"""The image recipe: its hash decides when the cached image is rebuilt; mirror detection."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from colotune.lab import image
+
+
+def test_recipe_hash_is_stable_and_changes_with_the_recipe() -> None:
+    a = image.Recipe(suite="bookworm", mirror="http://deb.debian.org/debian")
+    b = image.Recipe(suite="bookworm", mirror="http://deb.debian.org/debian")
+    assert a.digest() == b.digest()
+    more = dataclasses.replace(a, packages=(*a.packages, "chrony"))
+    assert more.digest() != a.digest()
+    files = dict(a.files)
+    files["/etc/motd"] = "hello\n"
+    assert dataclasses.replace(a, files=files).digest() != a.digest()
+    # The package download only depends on suite, mirror and packages.
+    assert dataclasses.replace(a, files=files).debs_digest() == a.debs_digest()
+    assert more.debs_digest() != a.debs_digest()
+
+
+def test_recipe_has_what_the_issue_asks_for() -> None:
+    r = image.Recipe(suite="bookworm", mirror="http://m")
+    for pkg in (
+        "systemd", "udev", "openssh-server", "python3", "linux-image-amd64", "grub-pc",
+        "ethtool", "linuxptp", "irqbalance", "iproute2",
+    ):  # fmt: skip
+        assert pkg in r.packages
+    assert "console=ttyS0" in r.files["/etc/default/grub.d/00-colotune-lab.cfg"]
+
+
+def test_image_paths_are_keyed_by_the_recipe_hash(tmp_path: Path) -> None:
+    r = image.Recipe(suite="bookworm", mirror="http://m")
+    img = image.image_for(tmp_path, r)
+    assert img.disk == tmp_path / "images" / r.digest() / "disk.qcow2"
+    assert not img.exists()
+
+
+def test_mirror_from_deb822_sources_skips_security_and_disabled() -> None:
+    text = """Types: deb
+URIs: http://mirror.example/debian
+Suites: bookworm bookworm-updates
+Components: main
+Enabled: no
+
+Types: deb
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm
+Components: main
+
+Types: deb
+URIs: http://deb.debian.org/debian/
+Suites: bookworm bookworm-updates
+Components: main contrib
+"""
+    assert image.parse_apt_sources([("debian.sources", text)], "bookworm") == (
+        "http://deb.debian.org/debian"
+    )
+
+
+def test_mirror_from_one_line_list_with_options() -> None:
+    text = (
+        "# comment\n"
+        "deb [arch=amd64 signed-by=/k.gpg] http://ftp.de.debian.org/debian bookworm main\n"
+    )
+    assert image.parse_apt_sources([("sources.list", text)], "bookworm") == (
+        "http://ftp.de.debian.org/debian"
+    )
+    assert image.parse_apt_sources([("sources.list", text)], "trixie") is None
+
+
+def test_suite_from_os_release(tmp_path: Path) -> None:
+    f = tmp_path / "os-release"
+    f.write_text('NAME="Debian GNU/Linux"\nVERSION_CODENAME=trixie\n')
+    assert image.host_suite(f) == "trixie"
+    assert image.host_suite(tmp_path / "missing") == "bookworm"
+
+
+def test_mbr_has_one_bootable_linux_partition_at_the_offset() -> None:
+    sector = image.mbr(start_sector=2048, sectors=1000)
+    assert len(sector) == 512
+    assert sector[510:] == b"\x55\xaa"
+    entry = sector[446:462]
+    assert entry[0] == 0x80
+    assert entry[4] == 0x83
+    assert int.from_bytes(entry[8:12], "little") == 2048
+    assert int.from_bytes(entry[12:16], "little") == 1000
+    assert sector[462:510] == bytes(48)

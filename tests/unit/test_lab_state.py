@@ -1,0 +1,85 @@
+"""Lab state without VMs: empty lab, unknown hosts, stale PID files, down cleans up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from colotune.errors import ColotuneError
+from colotune.lab import runner
+
+
+def _lab(tmp_path: Path) -> runner.Lab:
+    return runner.Lab(
+        state=tmp_path / "state",
+        cache=tmp_path / "cache",
+        inventory=tmp_path / "inventory" / "lab.yml",
+        log=lambda _msg: None,
+    )
+
+
+def test_empty_lab_has_no_hosts_and_says_how_to_start_one(tmp_path: Path) -> None:
+    lab = _lab(tmp_path)
+    assert lab.hosts() == {}
+    assert lab.status() == []
+    with pytest.raises(ColotuneError, match="lab up"):
+        lab.ssh_key()
+    with pytest.raises(ColotuneError, match="no host 'lab9'"):
+        lab.host("lab9")
+
+
+def test_unknown_host_names_the_hosts_that_exist(tmp_path: Path) -> None:
+    lab = _lab(tmp_path)
+    host = runner.HostState(
+        name="lab1", index=1, preset="1s4c", ssh_port=40000, trade_mac="52:54:00:c0:17:11"
+    )
+    lab._save_hosts({"lab1": host}, ssh_key=str(tmp_path / "key"))
+    with pytest.raises(ColotuneError, match="lab hosts: lab1"):
+        lab.ssh_argv("lab2")
+    argv = lab.ssh_argv("lab1", "uname -r")
+    assert argv[0] == "ssh"
+    assert argv[-2:] == ["root@127.0.0.1", "uname -r"]
+    assert argv[argv.index("-p") : argv.index("-p") + 2] == ["-p", "40000"]
+    status = lab.status()
+    assert [(s.name, s.running, s.pid) for s in status] == [("lab1", False, None)]
+
+
+def test_a_pid_that_is_not_that_vms_qemu_is_never_treated_as_it(tmp_path: Path) -> None:
+    assert not runner._pid_is_vm(os.getpid(), "lab1")
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "lab1"])
+    try:
+        assert not runner._pid_is_vm(proc.pid, "lab1")  # alive, named lab1, but not qemu
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not runner._pid_is_vm(proc.pid, "lab1")
+
+
+def test_down_removes_state_and_inventory_and_leaves_foreign_pids_alone(tmp_path: Path) -> None:
+    lab = _lab(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        host = runner.HostState(
+            name="lab1", index=1, preset="1s4c", ssh_port=40000, trade_mac="m", pid=proc.pid
+        )
+        lab._save_hosts({"lab1": host}, ssh_key=str(tmp_path / "key"))
+        (lab.state / "lab1").mkdir()
+        (lab.state / "lab1" / "qemu.pid").write_text(f"{proc.pid}\n")
+        lab.inventory.parent.mkdir(parents=True)
+        lab.inventory.write_text("all: {}\n")
+        assert lab.down() == []
+        assert proc.poll() is None  # not a qemu: not ours to stop
+        assert not lab.inventory.exists()
+        assert not (lab.state / "lab1").exists()
+        assert lab.hosts() == {}
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_max_parallel_boots_is_between_one_and_two() -> None:
+    assert 1 <= runner.max_parallel_boots() <= 2

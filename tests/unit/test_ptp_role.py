@@ -1,0 +1,88 @@
+"""What roles/ptp writes, decided by colotune.ptp.role from recorded ethtool output."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+
+from colotune.ptp import role
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+VETH = (FIXTURES / "ptp" / "ethtool-T-veth.txt").read_text()
+HWTS = (FIXTURES / "facts" / "public" / "hwts-ethtool-T.txt").read_text()
+E1000E_I = (FIXTURES / "facts" / "public" / "intel-e1000e-ethtool-i.txt").read_text()
+
+
+def _settings(ethtool_t: str, **kwargs: object) -> dict[str, object]:
+    args: dict[str, object] = {
+        "interface": "eth1",
+        "ethtool_i": "driver: igb\nversion: 6.1\n",
+        "ptp4l_version": "3.1.1\n",
+        "timestamping_mode": "hardware",
+        "role": "client",
+    }
+    args.update(kwargs)
+    return role.settings(ethtool_t=ethtool_t, **args)  # type: ignore[arg-type]
+
+
+def test_hardware_client_on_igb() -> None:
+    s = _settings(HWTS)
+    assert s["refusal"] is None
+    assert s["driver"] == "igb"
+    assert s["tx_timestamp_timeout_ms"] == 10
+    assert s["phc_device"] == "/dev/ptp0"
+    assert s["uds_address"] == "/run/ptp4l-eth1"
+    assert s["client_only_key"] == "slaveOnly" and s["uds_ro_address"] is None
+    assert s["phc2sys"] is True
+    assert shlex.split(str(s["phc2sys_opts"])) == [
+        "-s", "eth1", "-c", "CLOCK_REALTIME", "-w", "-z", "/run/ptp4l-eth1", "-n", "0",
+        "-l", "6",
+    ]  # fmt: skip
+    assert s["clock_owners"] == {"PHC": "ptp4l", "CLOCK_REALTIME": "phc2sys"}
+
+
+def test_grandmaster_feeds_the_phc_from_the_system_clock() -> None:
+    s = _settings(HWTS, role="grandmaster", domain=24, summary_interval=3)
+    opts = shlex.split(str(s["phc2sys_opts"]))
+    assert opts[:4] == ["-s", "CLOCK_REALTIME", "-c", "eth1"]
+    assert opts[opts.index("-n") + 1] == "24"
+    assert opts[opts.index("-u") + 1] == "8"
+
+
+def test_ice_gets_a_longer_timeout_and_a_setting_wins() -> None:
+    assert _settings(HWTS, ethtool_i="driver: ice\n")["tx_timestamp_timeout_ms"] == 50
+    assert _settings(HWTS, ethtool_i=E1000E_I)["tx_timestamp_timeout_ms"] == 10
+    assert (
+        _settings(HWTS, ethtool_i="", tx_timestamp_timeout_ms=30)["tx_timestamp_timeout_ms"] == 30
+    )
+
+
+def test_hardware_is_refused_without_hardware_timestamping() -> None:
+    s = _settings(VETH, interface="ptpxa")
+    refusal = str(s["refusal"])
+    assert "ptpxa cannot do hardware timestamping" in refusal
+    assert "ptp_timestamping: software" in refusal
+
+
+def test_software_mode_runs_no_phc2sys() -> None:
+    s = _settings(VETH, timestamping_mode="software")
+    assert s["refusal"] is None
+    assert s["phc2sys"] is False and s["phc2sys_opts"] == ""
+    assert s["clock_owners"] == {"CLOCK_REALTIME": "ptp4l"}
+
+
+@pytest.mark.parametrize(
+    ("version", "major", "client_key", "server_key"),
+    [("3.1.1\n", 3, "slaveOnly", "masterOnly"), ("4.2\n", 4, "clientOnly", "serverOnly"),
+     ("", 3, "slaveOnly", "masterOnly")],
+)  # fmt: skip
+def test_option_names_follow_the_linuxptp_version(
+    version: str, major: int, client_key: str, server_key: str
+) -> None:
+    s = _settings(HWTS, ptp4l_version=version)
+    assert (s["linuxptp_major"], s["client_only_key"], s["server_only_key"]) == (
+        major, client_key, server_key,
+    )  # fmt: skip
+    assert (s["uds_ro_address"] is not None) == (major >= 4)

@@ -1,0 +1,119 @@
+"""roles/ptp on a lab VM: refusal without hardware timestamping, apply, idempotence, check mode.
+
+The lab's emulated NICs deliver no hardware RX timestamps (LAB-NOTES), so the
+role must refuse `ptp_timestamping: hardware` there, naming the missing
+capabilities, and apply with software timestamping (the lab group's setting).
+ptp4l then runs as a client on the VM's NIC with no master on that network:
+its unit is active and pmc answers through the role's socket (LISTENING).
+Wall times and changed counts are printed for the issue notes (pytest -s).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from colotune.ptp import pmc
+
+pytestmark = [pytest.mark.vm, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
+
+
+@dataclass
+class Play:
+    rc: int
+    seconds: float
+    changed: int
+    output: str
+
+
+def _play(vm: Any, *extra: str) -> Play:
+    argv = [
+        PLAYBOOK, str(REPO / "playbooks" / "ptp.yml"),
+        "-i", str(REPO / "inventory"), "-i", str(vm.inventory), "-l", vm.name, *extra,
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}",
+    }
+    started = time.monotonic()
+    done = subprocess.run(
+        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200, check=False
+    )
+    recap = done.stdout.split("PLAY RECAP")[-1]
+    match = re.search(r"changed=(\d+)", recap)
+    return Play(
+        done.returncode,
+        time.monotonic() - started,
+        int(match.group(1)) if match else -1,
+        done.stdout + done.stderr,
+    )
+
+
+@pytest.fixture(scope="module")
+def ptp_vm(vm_1s4c: Any) -> Any:
+    yield vm_1s4c
+    vm_1s4c.lab.reset(vm_1s4c.name)  # the role masks the VM's time daemons: start clean again
+
+
+def _nic(vm: Any) -> str:
+    """The VM's trading NIC, as the lab inventory names it (tuning_nic)."""
+    doc = yaml.safe_load(Path(vm.inventory).read_text())
+    nic = doc["all"]["children"]["lab"]["hosts"][vm.name].get("tuning_nic")
+    assert nic, f"the lab inventory names no tuning_nic for {vm.name}"
+    return str(nic)
+
+
+def test_refuses_hardware_timestamping_on_an_emulated_nic(ptp_vm: Any) -> None:
+    run = _play(ptp_vm, "-e", "ptp_timestamping=hardware")
+    print(f"\n[ptp] refusal: rc={run.rc}, {run.seconds:.1f} s")
+    assert run.rc != 0
+    assert "cannot do hardware timestamping" in run.output
+    assert "set ptp_timestamping: software explicitly" in run.output
+    assert "hardware-receive" in run.output
+    # Nothing was set up before the refusal.
+    assert ptp_vm.run("ls /etc/linuxptp/ | grep -c '^ptp4l-' || true").strip() == "0"
+
+
+def test_applies_with_software_timestamping_then_changes_nothing(ptp_vm: Any) -> None:
+    nic = _nic(ptp_vm)
+    first = _play(ptp_vm)  # ptp_interface unset: the role takes tuning_nic
+    print(f"\n[ptp] apply: {first.seconds:.1f} s, changed={first.changed}")
+    assert first.rc == 0, first.output[-5000:]
+    assert first.changed > 0
+
+    second = _play(ptp_vm)
+    print(f"[ptp] rerun: {second.seconds:.1f} s, changed={second.changed}")
+    assert second.rc == 0, second.output[-5000:]
+    assert second.changed == 0, second.output[-5000:]
+
+    check = _play(ptp_vm, "--check", "--diff")
+    print(f"[ptp] check: {check.seconds:.1f} s, changed={check.changed}")
+    assert check.rc == 0, check.output[-5000:]
+    assert check.changed == 0
+
+    assert ptp_vm.run(f"systemctl is-active ptp4l@{nic}.service").strip() == "active"
+    assert ptp_vm.run(f"systemctl is-enabled ptp4l@{nic}.service").strip() == "enabled"
+    # Software timestamping: ptp4l steers CLOCK_REALTIME itself, no phc2sys.
+    assert ptp_vm.run(f"systemctl is-active phc2sys@{nic}.service || true").strip() != "active"
+    config = ptp_vm.run(f"cat /etc/linuxptp/ptp4l-{nic}.conf")
+    assert "time_stamping           software" in config
+    assert re.search(r"tx_timestamp_timeout\s+10\b", config)
+    timesyncd = ptp_vm.run("systemctl is-enabled systemd-timesyncd.service || true").strip()
+    assert timesyncd in ("masked", "not-found", "")
+    answer = ptp_vm.run(" ".join(f"'{a}'" for a in pmc.argv(pmc.uds_address(nic), domain=0)))
+    sample = pmc.sample(answer, 0)
+    assert sample["answered"], answer
+    assert sample["port_state"] in ("LISTENING", "MASTER", "UNCALIBRATED", "SLAVE")

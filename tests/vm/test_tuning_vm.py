@@ -1,0 +1,205 @@
+"""roles/tuning on a real kernel: the tuning play, the reboot, the plan in effect, idempotence,
+check mode, drift, the market-hours guard and a link flap.
+
+One 2s4c2t VM (2 sockets x 4 cores x 2 threads, two NUMA nodes, the trading NIC
+on node 1) is tuned once for the module; the tests then read and disturb it in
+order. Wall times and changed counts are printed for the issue notes (pytest -s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from colotune import cpulist
+
+pytestmark = [pytest.mark.vm, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
+OUTSIDE = "2026-11-22T12:00:00-05:00"  # a Sunday: no session
+INSIDE = "2026-11-23T10:00:00-05:00"  # a Monday, 10:00 New York
+# The tuning play alone (site.yml imports it): under software emulation every task
+# costs seconds, so the other roles' tasks are left to their own tests.
+TUNING = "playbooks/tuning.yml"
+
+
+@dataclass
+class Run:
+    seconds: float
+    changed: int
+    output: str
+
+
+@dataclass
+class Tuned:
+    vm: object
+    runs: dict[str, Run]
+
+    def sh(self, command: str) -> str:
+        return self.vm.run(command).strip()  # type: ignore[attr-defined, no-any-return]
+
+    def play(self, playbook: str, *extra: str, name: str | None = None) -> Run:
+        argv = [
+            PLAYBOOK,
+            playbook,
+            "-i",
+            str(REPO / "inventory"),
+            "-i",
+            str(self.vm.inventory),
+            "-l",
+            self.vm.name,
+            *extra,
+        ]  # type: ignore[attr-defined]
+        env = {
+            **os.environ,
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_FORCE_COLOR": "0",
+            "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}",
+        }
+        started = time.monotonic()
+        done = subprocess.run(
+            argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800, check=False
+        )
+        run = Run(time.monotonic() - started, _changed(done.stdout), done.stdout + done.stderr)
+        assert done.returncode == 0, run.output[-6000:]
+        if name:
+            self.runs[name] = run
+            print(f"\n[tuning] {name}: {run.seconds:.1f} s, changed={run.changed}")
+        return run
+
+
+def _changed(output: str) -> int:
+    match = re.search(r"changed=(\d+)", output.split("PLAY RECAP")[-1])
+    return int(match.group(1)) if match else -1
+
+
+@pytest.fixture(scope="module")
+def tuned(vm_2s4c2t: object) -> Tuned:
+    state = Tuned(vm=vm_2s4c2t, runs={})
+    state.play(TUNING, "-e", f"colotune_now={OUTSIDE}", name="first run")
+    state.play("playbooks/reboot.yml", "-e", f"colotune_now={OUTSIDE}", name="reboot")
+    return state
+
+
+def read_plan(tuned: Tuned) -> dict[str, object]:
+    return json.loads(tuned.sh("cat /etc/colotune/tuning.json"))  # type: ignore[no-any-return]
+
+
+def test_the_kernel_shows_the_plan_after_the_reboot(tuned: Tuned) -> None:
+    state = read_plan(tuned)
+    isolated = cpulist.parse(state["isolated_cpus"])  # type: ignore[arg-type]
+    irq_cpus = cpulist.parse(state["irq_cpus"])  # type: ignore[arg-type]
+    assert isolated == {10, 11, 12, 13, 14, 15}  # node 1 minus its housekeeping core 8-9
+    assert cpulist.parse(tuned.sh("cat /sys/devices/system/cpu/isolated")) == isolated
+    assert cpulist.parse(tuned.sh("cat /sys/devices/system/cpu/nohz_full")) == isolated
+    cmdline = tuned.sh("cat /proc/cmdline").split()
+    for key in ("isolcpus", "nohz_full", "rcu_nocbs", "irqaffinity", "hugepages", "skew_tick"):
+        assert sum(1 for w in cmdline if w.split("=", 1)[0] == key) == 1, (key, cmdline)
+    pages = {
+        node: int(
+            tuned.sh(
+                f"cat /sys/devices/system/node/node{node}/hugepages/"
+                "hugepages-1048576kB/nr_hugepages"
+            )
+        )
+        for node in (0, 1)
+    }
+    assert pages == {0: 0, 1: 1}
+    nic = state["nic"]
+    irqs = tuned.sh(f"ls /sys/class/net/{nic}/device/msi_irqs").split()
+    assert irqs, "the trading NIC has MSI IRQs"
+    for irq in irqs:
+        effective = tuned.sh(f"cat /proc/irq/{irq}/effective_affinity_list")
+        assert not cpulist.parse(effective) & isolated, (irq, effective)
+        assert cpulist.parse(effective) <= irq_cpus
+    assert "[never]" in tuned.sh("cat /sys/kernel/mm/transparent_hugepage/enabled")
+    assert tuned.sh("cat /proc/sys/kernel/numa_balancing") == "0"
+    assert tuned.sh("tail -n +2 /proc/swaps") == ""
+    assert tuned.sh("systemctl is-active colotune-tune.service") == "active"
+
+
+def test_a_second_run_changes_nothing(tuned: Tuned) -> None:
+    run = tuned.play(TUNING, "-e", f"colotune_now={OUTSIDE}", name="rerun")
+    assert run.changed == 0, run.output[-5000:]
+
+
+def test_check_diff_on_the_tuned_host_changes_and_reports_nothing(tuned: Tuned) -> None:
+    run = tuned.play(TUNING, "-e", f"colotune_now={OUTSIDE}", "--check", "--diff", name="check")
+    assert run.changed == 0, run.output[-5000:]
+    assert "--- before" not in run.output
+
+
+def test_drift_is_reported_by_check_and_fixed_by_a_run(tuned: Tuned) -> None:
+    state = read_plan(tuned)
+    nic_irq = tuned.sh(f"ls /sys/class/net/{state['nic']}/device/msi_irqs | head -1")
+    tuned.sh(
+        "echo always > /sys/kernel/mm/transparent_hugepage/enabled; "
+        f"echo 12 > /proc/irq/{nic_irq}/smp_affinity_list; "
+        "sysctl -qw kernel.numa_balancing=1; "
+        "sed -i 's/ skew_tick=1//' /etc/default/grub.d/colotune.cfg"
+    )
+    check = tuned.play(
+        TUNING, "-e", f"colotune_now={OUTSIDE}", "--check", "--diff", name="check after drift"
+    )
+    assert "TUN-017 sys/kernel/mm/transparent_hugepage/enabled = never" in check.output
+    assert f"TUN-011 proc/irq/{nic_irq}/smp_affinity_list = {state['irq_cpus']}" in check.output
+    assert "TUN-016 proc/sys/kernel/numa_balancing = 0" in check.output
+    assert "skew_tick=1" in check.output  # the GRUB drop-in's diff
+    # exactly two tasks would change: the GRUB command line and the runtime state
+    assert check.changed == 2, check.output[-5000:]
+    fix = tuned.play(TUNING, "-e", f"colotune_now={OUTSIDE}", name="fix drift")
+    assert fix.changed >= 2
+    assert "[never]" in tuned.sh("cat /sys/kernel/mm/transparent_hugepage/enabled")
+    assert tuned.sh(f"cat /proc/irq/{nic_irq}/smp_affinity_list") == state["irq_cpus"]
+    assert tuned.sh("cat /proc/sys/kernel/numa_balancing") == "0"
+    assert " skew_tick=1" in tuned.sh("cat /etc/default/grub.d/colotune.cfg")
+
+
+def test_market_hours_refuse_the_command_line_and_apply_live_settings(tuned: Tuned) -> None:
+    grub_before = tuned.sh("cat /etc/default/grub.d/colotune.cfg")
+    tuned.sh("echo always > /sys/kernel/mm/transparent_hugepage/enabled")
+    run = tuned.play(
+        TUNING,
+        "-e",
+        f"colotune_now={INSIDE}",
+        "-e",
+        '{"colotune_trading_days": ["mon", "tue", "wed", "thu", "fri"]}',
+        "-e",
+        "tuning_isolated_cores=2",
+        name="inside market hours",
+    )
+    assert "reboot-class change refused in market hours" in run.output
+    assert "inside market hours (04:00-20:00 America/New_York)" in run.output
+    assert tuned.sh("cat /etc/default/grub.d/colotune.cfg") == grub_before
+    assert "[never]" in tuned.sh("cat /sys/kernel/mm/transparent_hugepage/enabled")
+
+
+def test_a_link_flap_leaves_irq_affinity_and_coalescing_as_planned(tuned: Tuned) -> None:
+    state = read_plan(tuned)
+    nic = state["nic"]
+    irqs = tuned.sh(f"ls /sys/class/net/{nic}/device/msi_irqs").split()
+    # Drift the NIC by hand, then flap its link: colotune-tune must put it back.
+    tuned.sh(f"ethtool -C {nic} rx-usecs 3 || true")
+    for irq in irqs:
+        tuned.sh(f"echo 12 > /proc/irq/{irq}/smp_affinity_list || true")
+    tuned.sh(f"ip link set {nic} down && ip link set {nic} up")
+    deadline = time.monotonic() + 60
+    while True:
+        coalesce = tuned.sh(f"ethtool -c {nic} | grep '^rx-usecs:'")
+        affinities = [tuned.sh(f"cat /proc/irq/{irq}/smp_affinity_list") for irq in irqs]
+        if coalesce.split()[-1] == "0" and all(a == state["irq_cpus"] for a in affinities):
+            break
+        assert time.monotonic() < deadline, (
+            coalesce,
+            affinities,
+            tuned.sh("journalctl -u colotune-tune -n 20"),
+        )
+        time.sleep(1)

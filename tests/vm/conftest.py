@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from colotune.errors import ColotuneError
 from colotune.lab import paths
 from colotune.lab.runner import Lab, _pid_is_vm
 
@@ -99,7 +100,15 @@ def _make_lab(tmp_root: Path, preset: str) -> Lab:
 
 
 def _boot(lab: Lab, preset: str) -> LabVm:
-    host = lab.up(count=1, preset_name=preset)["lab1"]
+    # A lab VM sometimes reaches its login prompt without answering SSH (an open
+    # boot-time bug of the lab image, see docs/lab.md): boot it a second time, and
+    # say so, rather than fail every test that needs it.
+    try:
+        host = lab.up(count=1, preset_name=preset)["lab1"]
+    except ColotuneError as exc:
+        print(f"\nlab: {preset} VM did not answer SSH, booting it again: {str(exc)[:300]}")
+        lab.down()
+        host = lab.up(count=1, preset_name=preset)["lab1"]
     return LabVm(lab=lab, name="lab1", preset=preset, boot_seconds=host.boot_seconds or 0.0)
 
 

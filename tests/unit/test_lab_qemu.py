@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -37,9 +38,9 @@ def test_2s4c2t_has_two_sockets_two_nodes_and_memory_on_each() -> None:
     assert "cpu,node-id=0,socket-id=0" in numa
     assert "cpu,node-id=1,socket-id=1" in numa
     objects = _values(argv, "-object")
-    assert "memory-backend-ram,id=mem0,size=3072M" in objects
-    assert "memory-backend-ram,id=mem1,size=3072M" in objects
-    assert _values(argv, "-m") == ["6144M"]
+    assert "memory-backend-ram,id=mem0,size=4096M" in objects
+    assert "memory-backend-ram,id=mem1,size=4096M" in objects
+    assert _values(argv, "-m") == ["8192M"]
 
 
 def test_trading_nic_sits_behind_an_expander_bridge_on_its_node() -> None:
@@ -83,6 +84,19 @@ def test_tcg_uses_cpu_max_and_kvm_the_host_cpu_with_1g_pages() -> None:
     kvm = qemu.build_argv(_spec("1s4c", "kvm"))
     assert _values(kvm, "-cpu") == ["host,+pdpe1gb"]
     assert _values(kvm, "-accel") == ["kvm"]
+
+
+def test_tcg_runs_vcpus_on_one_thread_only_when_they_outnumber_host_cpus() -> None:
+    assert qemu.tcg_threads(16, 2) == "single"
+    assert qemu.tcg_threads(5, 2) == "single"
+    assert qemu.tcg_threads(4, 2) == "multi"
+    assert qemu.tcg_threads(16, 8) == "multi"
+    assert qemu.tcg_threads(16, 2, "multi") == "multi"  # $COLOTUNE_LAB_TCG_THREADS wins
+    with pytest.raises(ColotuneError, match="valid: single, multi"):
+        qemu.tcg_threads(4, 2, "many")
+    spec = dataclasses.replace(_spec("2s4c2t"), tcg_threads="single")
+    assert _values(qemu.build_argv(spec), "-accel") == ["tcg,thread=single,tb-size=256"]
+    assert _values(qemu.build_argv(_spec("2s4c2t")), "-accel") == ["tcg,thread=multi,tb-size=256"]
 
 
 def test_each_vm_gets_its_own_trading_mac_and_host_name() -> None:

@@ -83,3 +83,17 @@ def test_down_removes_state_and_inventory_and_leaves_foreign_pids_alone(tmp_path
 
 def test_max_parallel_boots_is_between_one_and_two() -> None:
     assert 1 <= runner.max_parallel_boots() <= 2
+
+
+def test_a_boot_counts_as_progressing_while_its_console_moves_or_shows_login(
+    tmp_path: Path,
+) -> None:
+    serial = tmp_path / "serial.log"
+    assert not runner.console_progressing(serial)  # no console yet: nothing to wait for
+    serial.write_text("[    3.1] Run /init as init process\n")
+    now = serial.stat().st_mtime
+    assert runner.console_progressing(serial, now=now + 10)
+    assert not runner.console_progressing(serial, now=now + runner.CONSOLE_QUIET_LIMIT + 1)
+    serial.write_text("Debian GNU/Linux 12 lab1 ttyS0\n\nlab1 login: ")
+    now = serial.stat().st_mtime
+    assert runner.console_progressing(serial, now=now + runner.CONSOLE_QUIET_LIMIT + 1)

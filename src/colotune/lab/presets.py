@@ -61,7 +61,7 @@ PRESETS: dict[str, Preset] = {
             sockets=2,
             cores=4,
             threads=2,
-            mem_per_node_mib=3072,
+            mem_per_node_mib=4096,
             nic_node=1,
             description="2 sockets x 4 cores x 2 threads, 2 NUMA nodes, trading NIC on node 1",
         ),
@@ -70,7 +70,7 @@ PRESETS: dict[str, Preset] = {
             sockets=1,
             cores=4,
             threads=1,
-            mem_per_node_mib=3072,
+            mem_per_node_mib=4096,
             nic_node=0,
             description="1 socket x 4 cores, one NUMA node",
         ),
@@ -100,7 +100,7 @@ def get(name: str) -> Preset:
             sockets=sockets,
             cores=cores,
             threads=threads,
-            mem_per_node_mib=3072,
+            mem_per_node_mib=4096,
             nic_node=sockets - 1,
         )
     except ValueError as exc:

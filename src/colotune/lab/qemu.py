@@ -17,6 +17,7 @@ QEMU = "qemu-system-x86_64"
 # queues) then e1000e (Debian 12's qemu 7.2: PHC, rx-usecs only). See docs/lab.md.
 TRADE_NIC_MODELS = ("igb", "e1000e")
 ENV_NIC = "COLOTUNE_LAB_NIC"
+ENV_TCG_THREADS = "COLOTUNE_LAB_TCG_THREADS"  # "single" or "multi"; see tcg_threads()
 TCG_CPU = "max,vendor=GenuineIntel"
 # Bus number of the NUMA-affine PCI expander bridge that carries the trading NIC.
 PXB_BUS_NR = 128
@@ -36,6 +37,7 @@ class VmSpec:
     pid_file: Path
     accel: str  # "kvm" or "tcg"
     nic_model: str = "e1000e"
+    tcg_threads: str = "multi"  # "multi": a host thread per vCPU; "single": one for all
 
     @property
     def trade_mac(self) -> str:
@@ -68,10 +70,10 @@ def build_argv(spec: VmSpec, *, qemu: str = QEMU) -> list[str]:
     if spec.accel == "kvm":
         argv += ["-accel", "kvm", "-cpu", "host,+pdpe1gb"]
     else:
-        # One host thread per vCPU; -cpu max has pdpe1gb (1 GiB pages). The Intel vendor
-        # makes the guest read SMT siblings from CPUID leaf 0xB (an AMD vendor would need
-        # topoext, which TCG lacks, and every thread would look like its own core).
-        argv += ["-accel", "tcg,thread=multi,tb-size=256", "-cpu", TCG_CPU]
+        # -cpu max has pdpe1gb (1 GiB pages). The Intel vendor makes the guest read SMT
+        # siblings from CPUID leaf 0xB (an AMD vendor would need topoext, which TCG
+        # lacks, and every thread would look like its own core).
+        argv += ["-accel", f"tcg,thread={spec.tcg_threads},tb-size=256", "-cpu", TCG_CPU]
     argv += [
         "-smp",
         f"{p.vcpus},sockets={p.sockets},cores={p.cores},threads={p.threads}",
@@ -137,6 +139,24 @@ def kvm_probe_argv(disk: Path, serial_log: Path, pid_file: Path, *, qemu: str = 
         f"file={disk},format=qcow2,if=virtio,cache=unsafe",
         "-no-reboot",
     ]
+
+
+def tcg_threads(vcpus: int, host_cpus: int, forced: str | None = None) -> str:
+    """How TCG runs a VM's vCPUs: "multi" (one host thread each) while there are at most
+    two per host CPU, "single" (one thread, round robin) beyond that.
+
+    With many more vCPU threads than host CPUs, a guest waiting on all its CPUs at once (IPIs,
+    TSC and clock checks, stop_machine at boot) waits for the host to schedule every one
+    of those threads in turn, and a loaded host makes that wait grow without bound; one
+    round-robin thread does not depend on the host's scheduler. Measured on 2 cores with
+    the 16-vCPU preset (docs/lab.md): boot to SSH 39 s multi / 44 s single when quiet,
+    59 / 46 s beside 2 busy loops, 121 / 94 s held to half a CPU; the 4-vCPU preset
+    boots in 30 s multi and 44 s single, so it keeps a thread per vCPU."""
+    if forced:
+        if forced not in ("single", "multi"):
+            raise ColotuneError(f"lab: {ENV_TCG_THREADS}={forced!r}; valid: single, multi")
+        return forced
+    return "multi" if vcpus <= 2 * host_cpus else "single"
 
 
 def pick_nic_model(device_help: str, forced: str | None = None) -> str:

@@ -33,6 +33,12 @@ ENV_ACCEL = "COLOTUNE_LAB_ACCEL"  # "tcg" forces software emulation, "kvm" force
 KVM_PROBE_TIMEOUT = 25.0
 SSH_TIMEOUT_PER_VCPU = 40.0
 SSH_TIMEOUT_MIN = 600.0
+# A boot past its SSH limit whose console still moves may take this many times as long.
+SSH_PROGRESS_FACTOR = 2.5
+# The console counts as moving if written within this many seconds.
+CONSOLE_QUIET_LIMIT = 180.0
+# Seconds an SSH probe waits for the TCP connection and sshd's banner.
+SSH_PROBE_TIMEOUT = 60.0
 
 Log = Callable[[str], None]
 
@@ -308,6 +314,11 @@ class Lab:
             pid_file=d / "qemu.pid",
             accel=accel,
             nic_model=qemu.nic_model(),
+            tcg_threads=qemu.tcg_threads(
+                preset.vcpus,
+                len(os.sched_getaffinity(0)),
+                os.environ.get(qemu.ENV_TCG_THREADS) or None,
+            ),
         )
         (d / "serial.log").unlink(missing_ok=True)
         argv = qemu.build_argv(spec)
@@ -327,7 +338,8 @@ class Lab:
         (d / "qemu.pid").write_text(f"{proc.pid}\n")
         host.pid = proc.pid
         host.started_at = time.monotonic()
-        self.log(f"lab: starting {host.name} ({preset.name}, {preset.vcpus} vCPUs, {accel})")
+        mode = accel if accel == "kvm" else f"tcg, {spec.tcg_threads}-threaded"
+        self.log(f"lab: starting {host.name} ({preset.name}, {preset.vcpus} vCPUs, {mode})")
 
     def is_running(self, host: HostState) -> bool:
         return host.pid is not None and _pid_is_vm(host.pid, host.name)
@@ -445,13 +457,19 @@ class Lab:
         self.control_dir.mkdir(parents=True, exist_ok=True)
         return inventory_mod.ssh_options(self.control_dir)
 
-    def ssh_argv(self, name: str, command: Sequence[str] | str | None = None) -> list[str]:
+    def ssh_argv(
+        self,
+        name: str,
+        command: Sequence[str] | str | None = None,
+        *,
+        connect_timeout: float = 10,
+    ) -> list[str]:
         host = self.host(name)
         argv = [
             "ssh",
             *self._ssh_options(),
             "-o", "BatchMode=yes",
-            "-o", "ConnectTimeout=10",
+            "-o", f"ConnectTimeout={connect_timeout:.0f}",
             "-i", str(self.ssh_key()),
             "-p", str(host.ssh_port),
             "root@127.0.0.1",
@@ -514,25 +532,44 @@ class Lab:
         local.write_bytes(proc.stdout)
 
     def wait_ssh(self, name: str, *, timeout: float | None = None) -> float:
-        """Wait until the VM answers SSH; fail at once if its qemu died. Seconds waited."""
+        """Wait until the VM answers SSH; fail at once if its qemu died. Seconds waited.
+
+        Past `timeout` (default: per preset), a boot whose console is still moving, or
+        that reached its login prompt, gets up to SSH_PROGRESS_FACTOR times as long: on
+        a loaded host a software-emulated boot is slow, not stuck. The probe waits long
+        for sshd's banner for the same reason."""
         host = self.host(name)
         limit = timeout or _ssh_limit(host.preset)
+        cap = limit * SSH_PROGRESS_FACTOR
+        serial = self.host_dir(name) / "serial.log"
         started = time.monotonic()
-        while time.monotonic() - started < limit:
+        extended = False
+        while True:
+            waited = time.monotonic() - started
+            if waited >= limit:
+                if waited >= cap or not console_progressing(serial):
+                    raise ColotuneError(
+                        f"lab: {name}: no SSH after {waited:.0f} s; {self._tail(name)}"
+                    )
+                if not extended:
+                    extended = True
+                    self.log(
+                        f"lab: {name}: no SSH after {limit:.0f} s, but its console is still "
+                        f"moving (a loaded host?); waiting up to {cap:.0f} s"
+                    )
             if not self.is_running(host):
                 raise ColotuneError(f"lab: {name}: qemu exited during boot; {self._tail(name)}")
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc = subprocess.run(
-                    self.ssh_argv(name, "true"),
+                    self.ssh_argv(name, "true", connect_timeout=SSH_PROBE_TIMEOUT),
                     capture_output=True,
-                    timeout=30,
+                    timeout=SSH_PROBE_TIMEOUT + 30,
                     check=False,
                     stdin=subprocess.DEVNULL,
                 )
                 if proc.returncode == 0:
                     return time.monotonic() - started
             time.sleep(1.0)
-        raise ColotuneError(f"lab: {name}: no SSH after {limit:.0f} s; {self._tail(name)}")
 
     def _tail(self, name: str) -> str:
         d = self.host_dir(name)
@@ -589,6 +626,21 @@ def _create_overlay(base: Path, overlay: Path) -> None:
     )
     if proc.returncode != 0:
         raise ColotuneError(f"lab: cannot create overlay {overlay}: {proc.stderr.strip()}")
+
+
+def console_progressing(serial_log: Path, *, now: float | None = None) -> bool:
+    """Is a booting guest still making progress? Its serial console was written within
+    CONSOLE_QUIET_LIMIT seconds, or shows the login prompt (getty is up, sshd is near)."""
+    try:
+        stat = serial_log.stat()
+        with serial_log.open("rb") as f:
+            f.seek(max(0, stat.st_size - 4096))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return False
+    if (now if now is not None else time.time()) - stat.st_mtime < CONSOLE_QUIET_LIMIT:
+        return True
+    return " login: " in tail or tail.rstrip().endswith("login:")
 
 
 def _ssh_limit(preset_name: str) -> float:

@@ -3,10 +3,11 @@
 The desired state (`/etc/colotune/tuning.json`, rendered from the plan by
 `colotune.tuning.desired_state`) covers what can change on a running kernel:
 governor, EPP, turbo, THP, KSM, sysctls, swap, IRQ affinity, the default IRQ
-affinity, the workqueue cpumask, runtime hugepages per node and NIC
-coalescing. `changes()` lists every difference with its control ID and risk
-class; `apply()` makes them, and reports what the kernel refused (a managed
-IRQ, a driver without a coalescing knob) as not applicable, not as failure.
+affinity, the workqueue cpumask, the per-node kernel threads (kswapd, kcompactd)
+kept off isolated CPUs, runtime hugepages per node and NIC coalescing.
+`changes()` lists every difference with its control ID and risk class;
+`apply()` makes them, and reports what the kernel refused (a managed IRQ, a
+driver without a coalescing knob) as not applicable, not as failure.
 
 Standard library only. It runs in three places with the same code: inside
 the role's Ansible module (check mode and diff), as `colotune-tune` at boot,
@@ -39,6 +40,12 @@ DESIRED_FILE = "/etc/colotune/tuning.json"
 # Present once colotune-tune has run since boot: a later restart (the role
 # changed tuning.json) applies live changes only, since it may be market hours.
 STARTED_MARKER = "/run/colotune/tune-started"
+# IRQs whose affinity the kernel refused to change since boot (kernel-managed or fixed),
+# one "<irq> <handler names>" per line: apply() records each refusal, and the checks
+# (Ansible check mode, `colotune-tune check`) read it, since the only way to ask the
+# kernel is to write. /run empties at boot, when IRQ numbers may change.
+REFUSED_IRQS = "run/colotune/irq-refused"
+REFUSED_DETAIL = "the kernel refuses to move this IRQ (kernel-managed or fixed)"
 
 
 @dataclass
@@ -80,6 +87,9 @@ class Host:
 
     def run(self, *argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=20)
+
+    def set_affinity(self, pid: int, cpus: set[int]) -> None:
+        os.sched_setaffinity(pid, cpus)
 
 
 def _selected(text: str) -> str:
@@ -176,6 +186,23 @@ def movable_irqs(host: Host) -> list[int]:
     return sorted(int(n) for n in os.listdir(host.path("proc/irq")) if n.isdigit() and n != "0")
 
 
+def _irq_key(host: Host, irq: int) -> str:
+    """An IRQ and its handlers' names: a refusal stays tied to the device it was for."""
+    return f"{irq} {host.read(f'sys/kernel/irq/{irq}/actions') or ''}".strip()
+
+
+def refused_irqs(host: Host) -> set[str]:
+    """The IRQs (keys of _irq_key) the kernel refused to move since boot."""
+    return {line.strip() for line in (host.read(REFUSED_IRQS) or "").splitlines() if line.strip()}
+
+
+def _record_refused(host: Host, irq: int) -> None:
+    keys = refused_irqs(host) | {_irq_key(host, irq)}
+    path = host.path(REFUSED_IRQS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{k}\n" for k in sorted(keys)))
+
+
 def _irq_changes(
     host: Host, desired: dict[str, Any], *, only: set[int] | None = None
 ) -> list[Change]:
@@ -183,7 +210,12 @@ def _irq_changes(
     irq_cpus = desired.get("irq_cpus")
     if not irq_cpus:
         return out
-    want = cpulist.parse(irq_cpus)
+    # Never onto a CPU the running kernel isolates: a new plan waiting for its reboot
+    # (refused in market hours, say) may call housekeeping what is isolated until then.
+    running_isolated = cpulist.parse(host.read("sys/devices/system/cpu/isolated") or "")
+    want = set(cpulist.parse(irq_cpus)) - running_isolated
+    if not want:
+        return out
     default = host.read("proc/irq/default_smp_affinity")
     if only is None and default is not None and cpulist.parse_mask(default) != want:
         out.append(
@@ -195,6 +227,7 @@ def _irq_changes(
                 cpulist.render_mask(want),
             )
         )
+    refused = refused_irqs(host)
     for irq in movable_irqs(host):
         if only is not None and irq not in only:
             continue
@@ -203,12 +236,15 @@ def _irq_changes(
         if current is None:
             continue
         if cpulist.parse(current) != want:
-            out.append(Change("TUN-011", "live", rel, current, cpulist.render(want)))
+            change = Change("TUN-011", "live", rel, current, cpulist.render(want))
+            if _irq_key(host, irq) in refused:
+                change.status, change.detail = "not_applicable", REFUSED_DETAIL
+            out.append(change)
     workqueue = host.read("sys/devices/virtual/workqueue/cpumask")
     housekeeping = desired.get("housekeeping_cpus")
     if only is None and workqueue is not None and housekeeping:
-        want_hk = cpulist.parse(housekeeping)
-        if cpulist.parse_mask(workqueue) != want_hk:
+        want_hk = set(cpulist.parse(housekeeping)) - running_isolated
+        if want_hk and cpulist.parse_mask(workqueue) != want_hk:
             out.append(
                 Change(
                     "TUN-023",
@@ -218,6 +254,48 @@ def _irq_changes(
                     cpulist.render_mask(want_hk),
                 )
             )
+    return out
+
+
+# ---------------------------------------------------------------- kernel threads
+
+# Per-node memory reclaim and compaction threads: the kernel binds each to its node's
+# CPUs, isolated ones included, but lets them be moved (TUN-024 names them otherwise).
+PER_NODE_KTHREAD = re.compile(r"(kswapd|kcompactd)\d+")
+
+
+def _kthread_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
+    housekeeping = cpulist.parse(desired.get("housekeeping_cpus") or "")
+    isolated = cpulist.parse(desired.get("isolated_cpus") or "")
+    if not housekeeping or not isolated:
+        return []
+    out = []
+    for pid in _listdir(host, "proc"):
+        if not pid.isdigit():
+            continue
+        name = (host.read(f"proc/{pid}/comm") or "").strip()
+        if not PER_NODE_KTHREAD.fullmatch(name):
+            continue
+        status = dict(
+            line.split(":", 1)
+            for line in (host.read(f"proc/{pid}/status") or "").splitlines()
+            if ":" in line
+        )
+        if status.get("PPid", "").strip() != "2":
+            continue  # a user process with a kernel thread's name
+        allowed = cpulist.parse(status.get("Cpus_allowed_list", "").strip() or "")
+        if not allowed & isolated:
+            continue
+        want = (allowed & housekeeping) or housekeeping
+        out.append(
+            Change(
+                "TUN-024",
+                "live",
+                f"task {pid} {name}",
+                cpulist.render(allowed),
+                cpulist.render(want),
+            )
+        )
     return out
 
 
@@ -337,6 +415,7 @@ def changes(host: Host, desired: dict[str, Any], *, scope: str = "all") -> list[
         _cpu_changes(host, desired)
         + _memory_changes(host, desired)
         + _irq_changes(host, desired)
+        + _kthread_changes(host, desired)
         + _nic_changes(host, desired)
     )
 
@@ -354,9 +433,14 @@ def apply(host: Host, pending: list[Change], *, allow: set[str]) -> list[Change]
             _apply_one(host, change)
             change.status = "done"
         except OSError as exc:
-            if exc.errno == errno.EIO and "/irq/" in change.target:
+            if change.target.startswith("task ") and exc.errno in (errno.ESRCH, errno.EINVAL):
                 change.status = "not_applicable"
-                change.detail = "the kernel refuses to move this IRQ (kernel-managed or fixed)"
+                change.detail = "the task exited" if exc.errno == errno.ESRCH else "not movable"
+            elif exc.errno == errno.EIO and "/irq/" in change.target:
+                change.status, change.detail = "not_applicable", REFUSED_DETAIL
+                irq = change.target.split("/")[2]
+                if irq.isdigit():
+                    _record_refused(host, int(irq))
             else:
                 change.status = "failed"
                 change.detail = exc.strerror or str(exc)
@@ -367,6 +451,9 @@ def apply(host: Host, pending: list[Change], *, allow: set[str]) -> list[Change]
 
 
 def _apply_one(host: Host, change: Change) -> None:
+    if change.target.startswith("task "):
+        host.set_affinity(int(change.target.split()[1]), set(cpulist.parse(change.after)))
+        return
     if change.target.startswith("swap "):
         done = host.run("swapoff", change.target.split(" ", 1)[1])
         if done.returncode != 0:

@@ -86,6 +86,25 @@ def _stray_task(raw: Raw) -> None:
     )
 
 
+def _rescuer_kthread(raw: Raw) -> None:
+    raw["tasks"]["list"].append(
+        {
+            "pid": 3,
+            "tid": 3,
+            "comm": "rcu_gp",
+            "cpus": "0-15",
+            "kthread": True,
+            "fixed": True,  # PF_NO_SETAFFINITY: a workqueue rescuer nobody may move
+        }
+    )
+
+
+def _movable_kthread(raw: Raw) -> None:
+    raw["tasks"]["list"].append(
+        {"pid": 90, "tid": 90, "comm": "kswapd0", "cpus": "0-15", "kthread": True, "fixed": False}
+    )
+
+
 def _not_watched(groups: dict[str, int]) -> Callable[[Raw], None]:
     def change(raw: Raw) -> None:
         raw["tasks"] = {"watched": "", "total": 300, "groups": groups, "list": []}
@@ -305,6 +324,8 @@ CASES: list[tuple[str, Callable[[Raw], None], dict[str, Any], str, str]] = [
     ),
     ("TUN-024", _nothing, {}, "pass", "reserved for the engine"),
     ("TUN-024", _stray_task, {}, "fail", "node_exporter (PID 555"),
+    ("TUN-024", _rescuer_kthread, {}, "pass", "reserved for the engine"),
+    ("TUN-024", _movable_kthread, {}, "fail", "kswapd0 (PID 90"),
     ("TUN-024", _not_watched({"0-15": 250, "3": 4}), {}, "fail", "250 task(s) on 0-15"),
     ("TUN-024", _not_watched({"0-2,4,6,8-10,12,14": 250, "3": 4}), {}, "pass", "No task"),
     ("TUN-025", _window(3), {}, "pass", "quiet"),
@@ -372,6 +393,14 @@ def test_managed_irq_is_reported_not_failed() -> None:
     result = checks.run("TUN-011", PLAN, raw, fb.profile())
     assert result.status == "pass"
     assert any("nvme0q1" in note and "managed" in note for note in result.notes)
+
+
+def test_kernel_thread_nobody_may_move_is_reported_not_failed() -> None:
+    raw = fb.tuned(PLAN)
+    _rescuer_kthread(raw)
+    result = checks.run("TUN-024", PLAN, raw, fb.profile())
+    assert result.status == "pass"
+    assert any("rcu_gp (PID 3" in note and "lets nobody change" in note for note in result.notes)
 
 
 def test_nic_without_name_is_not_applicable() -> None:

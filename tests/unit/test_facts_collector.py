@@ -18,11 +18,13 @@ from colotune.facts import (
     CollectError,
     Snapshot,
     SnapshotError,
+    collector,
     collector_command,
     collector_script,
     remote,
 )
 
+FACTS = Path(__file__).resolve().parents[1] / "fixtures" / "facts"
 XEON = Path(__file__).resolve().parents[1] / "fixtures" / "topology" / "xeon-gold-5122-2s.tar.gz"
 PYTHON = shutil.which("python3") or sys.executable
 
@@ -78,6 +80,22 @@ def test_collector_lists_tasks_on_watched_cpus(tmp_path: Path) -> None:
     assert tasks["list"], "some task is always allowed on CPU 0"
     assert all(0 in cpulist.parse(t["cpus"]) for t in tasks["list"])
     assert sum(tasks["groups"].values()) == tasks["total"]
+    # Per-CPU kernel threads (migration/0, ...) are ones nobody may move; PID 1 is not.
+    assert any(t["kthread"] and t["fixed"] for t in tasks["list"])
+    assert not next(t for t in tasks["list"] if t["pid"] == 1)["fixed"]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "fixed"),
+    [("proc-3-stat-rcu_gp.txt", True), ("proc-1-stat-systemd.txt", False)],
+)
+def test_a_task_the_kernel_lets_nobody_move_is_told_from_its_stat_flags(
+    tmp_path: Path, fixture: str, fixed: bool
+) -> None:
+    stat = tmp_path / "proc" / "7" / "task" / "7" / "stat"
+    stat.parent.mkdir(parents=True)
+    shutil.copy(FACTS / "lab-vm" / fixture, stat)
+    assert collector._no_setaffinity(collector.Reader(str(tmp_path)), "7", "7") is fixed
 
 
 def test_collector_counts_interrupts_over_a_window(tmp_path: Path) -> None:

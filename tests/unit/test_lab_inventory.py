@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from colotune.audit import fanout
 from colotune.lab import inventory
 
 
@@ -46,3 +47,19 @@ def test_write_replaces_the_file_whole(tmp_path: Path) -> None:
     inventory.write(target, "b: 2\n")
     assert target.read_text() == "b: 2\n"
     assert sorted(p.name for p in target.parent.iterdir()) == ["lab.yml"]
+
+
+def test_the_audit_connects_with_the_generated_inventory_as_it_is() -> None:
+    # `colotune audit -l lab` right after `lab up`: every ssh option of the generated
+    # file is one the audit's SSH connector takes or knows it may ignore.
+    text = inventory.render(
+        [inventory.InventoryHost(name="lab1", ssh_port=40001, tuning_nic="ens1", preset="1s4c")],
+        ssh_key=Path("/c/id_ed25519"),
+        control_dir=Path("/s/ssh"),
+    )
+    host_vars = yaml.safe_load(text)["all"]["children"]["lab"]["hosts"]["lab1"]
+    data = fanout.pyinfra_data(host_vars, timeout=5)
+    assert data["ssh_port"] == 40001
+    assert data["ssh_key"] == "/c/id_ed25519"
+    assert data["ssh_strict_host_key_checking"] == "no"
+    assert data["ssh_known_hosts_file"] == "/dev/null"

@@ -118,6 +118,35 @@ def test_managed_irq_is_not_a_failure(host: Host, monkeypatch: pytest.MonkeyPatc
     assert "the kernel refuses to move this IRQ" in done.detail
 
 
+def test_a_refused_irq_is_remembered_so_that_a_check_does_not_report_it(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desired = {**DESIRED, "irq_cpus": "0-1"}
+    pending = [c for c in tune.changes(host, desired) if c.control == "TUN-011"]
+    assert [c.target for c in pending] == ["proc/irq/24/smp_affinity_list"]
+    assert pending[0].status == "pending"  # nothing known yet: a check must report it
+
+    real_write = host.write
+
+    def refuse_irq_24(rel: str, value: str) -> None:
+        if rel == "proc/irq/24/smp_affinity_list":
+            raise OSError(errno.EIO, "Input/output error")
+        real_write(rel, value)
+
+    monkeypatch.setattr(host, "write", refuse_irq_24)
+    tune.apply(host, tune.changes(host, desired), allow={"live", "disruptive"})
+    assert tune.refused_irqs(host) == {"24"}
+    (again,) = [c for c in tune.changes(host, desired) if c.control == "TUN-011"]
+    assert again.status == "not_applicable"  # check mode counts only pending changes
+    assert "refuses to move" in again.detail
+
+    # The same number for another device (a driver reloaded since) is judged afresh.
+    (host.root / "sys/kernel/irq/24").mkdir(parents=True)
+    (host.root / "sys/kernel/irq/24/actions").write_text("ens1-rx-0\n")
+    (fresh,) = [c for c in tune.changes(host, desired) if c.control == "TUN-011"]
+    assert fresh.status == "pending"
+
+
 @pytest.mark.parametrize(
     ("fixture", "expected"),
     [
@@ -169,3 +198,53 @@ def test_grub_strips_earlier_copies_of_owned_arguments() -> None:
         'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\n'
         "GRUB_CMDLINE_LINUX='console=ttyS0'\n"
     )
+
+
+def test_irqs_and_unbound_work_never_move_onto_cpus_the_running_kernel_isolates(
+    host: Host,
+) -> None:
+    # A new plan (IRQs and housekeeping on 0-3) whose reboot is still pending: the
+    # running kernel isolates 2-3, so only 0-1 are safe targets until then.
+    (host.root / "sys/devices/system/cpu/isolated").write_text("2-3\n")
+    desired = {**DESIRED, "irq_cpus": "0-3", "housekeeping_cpus": "0-3"}
+    targets = {c.target: c.after for c in tune.changes(host, desired)}
+    assert targets["proc/irq/24/smp_affinity_list"] == "0-1"
+    assert "proc/irq/25/smp_affinity_list" not in targets  # already on 0-1
+    assert targets["proc/irq/default_smp_affinity"] == "3"
+    assert targets["sys/devices/virtual/workqueue/cpumask"] == "3"
+    # Nothing safe to move to: IRQs stay where they are.
+    (host.root / "sys/devices/system/cpu/isolated").write_text("0-3\n")
+    assert not [c for c in tune.changes(host, desired) if c.control in ("TUN-011", "TUN-013")]
+
+
+def test_per_node_kernel_threads_move_to_their_nodes_housekeeping_cpus(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # kswapd1/kcompactd1 as the kernel binds them on a 2-node host (node 1 = CPUs 2-3,
+    # isolated 3); a user process that only borrows the name is left alone.
+    for pid, name, ppid, cpus in (
+        ("148", "kswapd1", "2", "2-3"),
+        ("133", "kcompactd1", "2", "2-3"),
+        ("149", "kswapd0", "2", "0-1"),
+        ("900", "kswapd9", "1", "0-3"),
+    ):
+        (host.root / "proc" / pid).mkdir(parents=True)
+        (host.root / "proc" / pid / "comm").write_text(name + "\n")
+        (host.root / "proc" / pid / "status").write_text(
+            f"Name:\t{name}\nPPid:\t{ppid}\nCpus_allowed_list:\t{cpus}\n"
+        )
+    desired = {**DESIRED, "housekeeping_cpus": "0-2", "isolated_cpus": "3"}
+    moves = {c.target: c.after for c in tune.changes(host, desired) if c.target.startswith("task")}
+    assert moves == {"task 148 kswapd1": "2", "task 133 kcompactd1": "2"}
+
+    done: dict[int, set[int]] = {}
+    monkeypatch.setattr(host, "set_affinity", lambda pid, cpus: done.update({pid: cpus}))
+    tune.apply(host, tune.changes(host, desired), allow={"live"})
+    assert done == {148: {2}, 133: {2}}
+
+    def gone(pid: int, cpus: set[int]) -> None:
+        raise ProcessLookupError(errno.ESRCH, "No such process")
+
+    monkeypatch.setattr(host, "set_affinity", gone)
+    changes = tune.apply(host, tune.changes(host, desired), allow={"live"})
+    assert {c.status for c in changes if c.target.startswith("task")} == {"not_applicable"}

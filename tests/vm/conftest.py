@@ -61,13 +61,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
-# The role proofs (tuning, ptp, trader) apply whole plays several times to VMs under
-# software emulation: 15-40 minutes each on this 2-core machine, more than the vm
-# tier's budget. They run when asked for; the lab's own tests always run.
+# Tests marked both `vm` and `slow` run only when asked for: the trader proof (it builds
+# and deploys the engine and applies its play five times, about 12 minutes on a quiet
+# 2-core machine and over 30 under load) would take the tier past its budget. The lab's
+# own tests and the tuning, audit and ptp proofs always run.
 FULL_ENV = "COLOTUNE_VM_FULL"
 FULL_REASON = (
-    "role proof on a lab VM under software emulation (15-40 min each on 2 cores); "
-    f"set {FULL_ENV}=1 to run it"
+    "a long role proof on a lab VM under software emulation (over the vm tier's budget "
+    f"on 2 cores); set {FULL_ENV}=1 to run it"
 )
 
 
@@ -100,9 +101,9 @@ def _make_lab(tmp_root: Path, preset: str) -> Lab:
 
 
 def _boot(lab: Lab, preset: str) -> LabVm:
-    # A lab VM sometimes reaches its login prompt without answering SSH (an open
-    # boot-time bug of the lab image, see docs/lab.md): boot it a second time, and
-    # say so, rather than fail every test that needs it.
+    # A boot that fails (no SSH even after the slow-boot grace of docs/lab.md, "Slow
+    # boots on a loaded host") is tried once more, and said, before every test that
+    # needs the VM fails.
     try:
         host = lab.up(count=1, preset_name=preset)["lab1"]
     except ColotuneError as exc:

@@ -23,7 +23,7 @@ import yaml
 
 from colotune.ptp import pmc
 
-pytestmark = [pytest.mark.vm, pytest.mark.slow]
+pytestmark = pytest.mark.vm
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")

@@ -11,16 +11,19 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from colotune import cpulist
 
-pytestmark = [pytest.mark.vm, pytest.mark.slow]
+pytestmark = pytest.mark.vm
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
@@ -37,14 +40,20 @@ class Run:
     changed: int
     output: str
 
+    @property
+    def words(self) -> str:
+        """The output with every run of whitespace as one space: Ansible's YAML callback
+        folds long messages over several lines."""
+        return " ".join(self.output.split())
+
 
 @dataclass
 class Tuned:
-    vm: object
+    vm: Any  # conftest.LabVm
     runs: dict[str, Run]
 
     def sh(self, command: str) -> str:
-        return self.vm.run(command).strip()  # type: ignore[attr-defined, no-any-return]
+        return str(self.vm.run(command)).strip()
 
     def play(self, playbook: str, *extra: str, name: str | None = None) -> Run:
         argv = [
@@ -57,7 +66,7 @@ class Tuned:
             "-l",
             self.vm.name,
             *extra,
-        ]  # type: ignore[attr-defined]
+        ]
         env = {
             **os.environ,
             "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
@@ -74,6 +83,19 @@ class Tuned:
             self.runs[name] = run
             print(f"\n[tuning] {name}: {run.seconds:.1f} s, changed={run.changed}")
         return run
+
+
+def _changed_tasks(output: str) -> list[str]:
+    """The names of the tasks and handlers that reported `changed`, in order."""
+    names: list[str] = []
+    current = ""
+    for line in output.splitlines():
+        header = re.match(r"(?:TASK|RUNNING HANDLER) \[(?:tuning : )?(.*)\] \**$", line)
+        if header:
+            current = header.group(1)
+        elif line.startswith("changed: ["):
+            names.append(current)
+    return names
 
 
 def _changed(output: str) -> int:
@@ -153,33 +175,20 @@ def test_drift_is_reported_by_check_and_fixed_by_a_run(tuned: Tuned) -> None:
     assert f"TUN-011 proc/irq/{nic_irq}/smp_affinity_list = {state['irq_cpus']}" in check.output
     assert "TUN-016 proc/sys/kernel/numa_balancing = 0" in check.output
     assert "skew_tick=1" in check.output  # the GRUB drop-in's diff
-    # exactly two tasks would change: the GRUB command line and the runtime state
-    assert check.changed == 2, check.output[-5000:]
+    # exactly these would change: the GRUB drop-in, the runtime state, and the pending
+    # reboot that the GRUB change records
+    assert _changed_tasks(check.output) == [
+        "cmdline | Put the plan's kernel arguments on the GRUB command line, once each (TUN-001)",
+        "runtime | Bring governor, THP, KSM, swap, sysctls, IRQs and coalescing to the plan "
+        "(TUN-007)",
+        "Record a pending reboot",
+    ], check.output[-5000:]
     fix = tuned.play(TUNING, "-e", f"colotune_now={OUTSIDE}", name="fix drift")
     assert fix.changed >= 2
     assert "[never]" in tuned.sh("cat /sys/kernel/mm/transparent_hugepage/enabled")
     assert tuned.sh(f"cat /proc/irq/{nic_irq}/smp_affinity_list") == state["irq_cpus"]
     assert tuned.sh("cat /proc/sys/kernel/numa_balancing") == "0"
     assert " skew_tick=1" in tuned.sh("cat /etc/default/grub.d/colotune.cfg")
-
-
-def test_market_hours_refuse_the_command_line_and_apply_live_settings(tuned: Tuned) -> None:
-    grub_before = tuned.sh("cat /etc/default/grub.d/colotune.cfg")
-    tuned.sh("echo always > /sys/kernel/mm/transparent_hugepage/enabled")
-    run = tuned.play(
-        TUNING,
-        "-e",
-        f"colotune_now={INSIDE}",
-        "-e",
-        '{"colotune_trading_days": ["mon", "tue", "wed", "thu", "fri"]}',
-        "-e",
-        "tuning_isolated_cores=2",
-        name="inside market hours",
-    )
-    assert "reboot-class change refused in market hours" in run.output
-    assert "inside market hours (04:00-20:00 America/New_York)" in run.output
-    assert tuned.sh("cat /etc/default/grub.d/colotune.cfg") == grub_before
-    assert "[never]" in tuned.sh("cat /sys/kernel/mm/transparent_hugepage/enabled")
 
 
 def test_a_link_flap_leaves_irq_affinity_and_coalescing_as_planned(tuned: Tuned) -> None:
@@ -203,3 +212,161 @@ def test_a_link_flap_leaves_irq_affinity_and_coalescing_as_planned(tuned: Tuned)
             tuned.sh("journalctl -u colotune-tune -n 20"),
         )
         time.sleep(1)
+
+
+# -- the audit and the validators on the tuned host (issue: audit, VM proof) ---------------
+# They run last in this module: the last one stops the VM.
+
+AUDIT_TIMEOUT = 120.0  # per host: the collector is a python3 run inside an emulated guest
+DRIFT_CPU = 12  # an isolated CPU of the plan (10-15)
+
+
+def _audit_inventory(tuned: Tuned, folder: Path) -> Path:
+    """The repository's inventory plus the VM's generated file in one folder (the audit
+    and testinfra take one inventory). PTP is the ptp role's proof (test_ptp_role_vm);
+    the tuning play alone starts no ptp4l, so the host is audited with PTP off."""
+    shutil.copytree(REPO / "inventory", folder, ignore=shutil.ignore_patterns("lab.yml"))
+    shutil.copy(tuned.vm.inventory, folder / "lab.yml")
+    (folder / "host_vars" / "lab1.yml").write_text("---\nptp_enabled: false\n")
+    return folder
+
+
+def _audit(inventory: Path, out: Path) -> tuple[int, dict[str, Any], float]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            str(REPO / ".venv" / "bin" / "colotune"),
+            "audit",
+            "-i",
+            str(inventory),
+            "-l",
+            "lab1",
+            "--json",
+            "--timeout",
+            str(AUDIT_TIMEOUT),
+            "--history",
+            str(out / "history.jsonl"),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=AUDIT_TIMEOUT + 120,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    assert done.stdout.strip(), done.stderr[-3000:]
+    return done.returncode, json.loads(done.stdout)["hosts"][0], elapsed
+
+
+def _failing(host: dict[str, Any]) -> set[str]:
+    return {f["control"] for f in host["findings"] if f["effective"] == "fail"}
+
+
+def _validators_failing(inventory: Path, junit: Path) -> set[str]:
+    done = subprocess.run(
+        [
+            str(REPO / ".venv" / "bin" / "pytest"),
+            str(REPO / "validators"),
+            "--hosts=ansible://lab1",
+            f"--ansible-inventory={inventory}",
+            f"--junitxml={junit}",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"},
+        timeout=600,
+        check=False,
+    )
+    assert junit.exists(), done.stdout[-3000:] + done.stderr[-3000:]
+    failing = set()
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        if case.find("failure") is not None or case.find("error") is not None:
+            failing.add(str(props.get("control")))
+    return failing
+
+
+def test_audit_and_validators_say_go_on_the_tuned_host(tuned: Tuned, tmp_path: Path) -> None:
+    inventory = _audit_inventory(tuned, tmp_path / "inventory")
+    rc, host, elapsed = _audit(inventory, tmp_path)
+    print(f"\n[audit] tuned 2s4c2t: {elapsed:.1f} s, collector {host['collector_cpu_ms']} ms CPU")
+    assert host["error"] is None, host["error"]
+    assert _failing(host) == set(), [f for f in host["findings"] if f["effective"] == "fail"]
+    assert host["verdict"] == "go"
+    assert rc == 0
+    assert _validators_failing(inventory, tmp_path / "validators.xml") == set()
+
+
+def test_audit_and_validators_name_exactly_the_drift_injected(tuned: Tuned, tmp_path: Path) -> None:
+    inventory = _audit_inventory(tuned, tmp_path / "inventory")
+    nic = read_plan(tuned)["nic"]
+    nic_irq = tuned.sh(f"ls /sys/class/net/{nic}/device/msi_irqs | head -1")
+    tuned.sh(
+        "echo always > /sys/kernel/mm/transparent_hugepage/enabled; "
+        f"echo {DRIFT_CPU} > /proc/irq/{nic_irq}/smp_affinity_list; "
+        f"systemd-run --unit=colotune-stray --collect taskset -c {DRIFT_CPU} sleep 3600"
+    )
+    try:
+        rc, host, _ = _audit(inventory, tmp_path)
+        drift = {
+            "TUN-017",  # THP always
+            "TUN-011",  # a movable IRQ on an isolated CPU
+            "TUN-012",  # a trading NIC IRQ off the plan's IRQ CPUs
+            "TUN-024",  # a stray task allowed on an isolated CPU
+        }
+        assert host["verdict"] == "no-go"
+        assert rc == 2
+        assert _failing(host) == drift, host["findings"]
+        assert _validators_failing(inventory, tmp_path / "validators.xml") == drift
+    finally:
+        tuned.sh("systemctl stop colotune-stray || true")
+        tuned.sh(
+            "echo never > /sys/kernel/mm/transparent_hugepage/enabled; "
+            f"echo {read_plan(tuned)['irq_cpus']} > /proc/irq/{nic_irq}/smp_affinity_list"
+        )
+
+
+# Inside market hours with a new plan: it leaves that plan waiting for a reboot, so it
+# runs after the tests that judge the tuned host.
+def test_market_hours_refuse_the_command_line_and_apply_live_settings(tuned: Tuned) -> None:
+    grub_before = tuned.sh("cat /etc/default/grub.d/colotune.cfg")
+    tuned.sh("echo always > /sys/kernel/mm/transparent_hugepage/enabled")
+    run = tuned.play(
+        TUNING,
+        "-e",
+        f"colotune_now={INSIDE}",
+        "-e",
+        '{"colotune_trading_days": ["mon", "tue", "wed", "thu", "fri"]}',
+        "-e",
+        "tuning_isolated_cores=2",
+        name="inside market hours",
+    )
+    assert "reboot-class change refused in market hours" in run.words
+    assert "inside market hours (04:00-20:00 America/New_York)" in run.words
+    assert tuned.sh("cat /etc/default/grub.d/colotune.cfg") == grub_before
+    assert "[never]" in tuned.sh("cat /sys/kernel/mm/transparent_hugepage/enabled")
+    # The new plan's housekeeping CPUs 14-15 stay isolated until its reboot: no IRQ of
+    # the trading NIC may move there in the meantime.
+    isolated = cpulist.parse(tuned.sh("cat /sys/devices/system/cpu/isolated"))
+    assert isolated == {10, 11, 12, 13, 14, 15}
+    nic = read_plan(tuned)["nic"]
+    for irq in tuned.sh(f"ls /sys/class/net/{nic}/device/msi_irqs").split():
+        affinity = cpulist.parse(tuned.sh(f"cat /proc/irq/{irq}/smp_affinity_list"))
+        assert not affinity & isolated, (irq, affinity)
+
+
+def test_a_stopped_host_is_an_unreachable_no_go_within_the_timeout(
+    tuned: Tuned, tmp_path: Path
+) -> None:
+    inventory = _audit_inventory(tuned, tmp_path / "inventory")
+    lab = tuned.vm.lab
+    lab.stop_all()
+    rc, host, elapsed = _audit(inventory, tmp_path)
+    assert host["verdict"] == "no-go"
+    assert "unreachable" in host["error"]
+    assert rc == 2
+    assert elapsed < AUDIT_TIMEOUT + 30

@@ -80,13 +80,15 @@ def pyinfra_data(host_vars: dict[str, Any], *, timeout: float = 20.0) -> dict[st
             "controlpersist",
             "batchmode",
             "connecttimeout",
+            "loglevel",
         }
     )
     if unsupported:
         raise ColotuneError(
             f"host {conn.name}: ansible_ssh_common_args option(s) {', '.join(unsupported)} "
             "cannot be passed to pyinfra's SSH connector (supported: StrictHostKeyChecking, "
-            "UserKnownHostsFile; multiplexing options are ignored)"
+            "UserKnownHostsFile; multiplexing, BatchMode, ConnectTimeout and LogLevel are "
+            "ignored)"
         )
     data["_python"] = conn.python
     data["_become"] = conn.become

@@ -718,7 +718,7 @@ def workqueue_mask(ctx: Context) -> Outcome:
     risk="live",
     role_tag="tuning_affinity",
 )
-def stray_tasks(ctx: Context) -> Outcome:
+def stray_tasks(ctx: Context) -> Result:
     tasks = ctx.snap.tasks
     watched = cpulist.parse(tasks.get("watched", ""))
     engine = {name: cpu for name, cpu in ctx.plan.threads.items()}
@@ -734,16 +734,20 @@ def stray_tasks(ctx: Context) -> Outcome:
             if len(cpulist.parse(text)) > 1 and cpulist.parse(text) & ctx.isolated
         }
         if not spread:
-            return ("pass", expected, "none unexpected", "No task may run on isolated CPUs.")
+            return Result(
+                "TUN-024", "pass", expected, "none unexpected", "No task may run on isolated CPUs."
+            )
         shown = ", ".join(f"{n} task(s) on {t}" for t, n in sorted(spread.items())[:4])
-        return (
+        return Result(
+            "TUN-024",
             "fail",
             expected,
             shown,
             "Every task may run on the isolated CPUs because isolation is not in effect "
             "(see TUN-002); boot with the plan's arguments.",
         )
-    stray = []
+    stray: list[str] = []
+    fixed: list[str] = []
     for task in tasks.get("list", []):
         allowed = cpulist.parse(task["cpus"])
         on = allowed & ctx.isolated
@@ -754,16 +758,36 @@ def stray_tasks(ctx: Context) -> Outcome:
         name = task["comm"]
         if name in engine and allowed == {engine[name]}:
             continue
-        stray.append(f"{name} (PID {task['pid']}, TID {task['tid']}) on {cpus(allowed)}")
+        entry = f"{name} (PID {task['pid']}, TID {task['tid']}) on {cpus(allowed)}"
+        # Kernel threads the kernel lets nobody move (workqueue rescuers, which wake only
+        # under memory pressure): reported, not failed, like kernel-managed IRQs.
+        (fixed if task["kthread"] and task.get("fixed") else stray).append(entry)
+    notes = (
+        (
+            f"{len(fixed)} kernel thread(s) whose CPUs the kernel lets nobody change, "
+            f"reported not failed: " + "; ".join(fixed[:5]) + (" ..." if len(fixed) > 5 else ""),
+        )
+        if fixed
+        else ()
+    )
     if not stray:
-        return ("pass", expected, "none unexpected", "Isolated CPUs are reserved for the engine.")
+        return Result(
+            "TUN-024",
+            "pass",
+            expected,
+            "none unexpected",
+            "Isolated CPUs are reserved for the engine.",
+            notes,
+        )
     more = f" (+{len(stray) - 5} more)" if len(stray) > 5 else ""
-    return (
+    return Result(
+        "TUN-024",
         "fail",
         expected,
         "; ".join(stray[:5]) + more,
         "Restart or re-pin these tasks onto housekeeping CPUs; pin monitoring agents with "
         "systemd CPUAffinity (tuning role, tag tuning_affinity).",
+        notes,
     )
 
 

@@ -237,6 +237,20 @@ def read_irqs(reader: Reader) -> dict[str, dict[str, str | None]]:
     return irqs
 
 
+PF_NO_SETAFFINITY = 0x04000000  # include/linux/sched.h: nobody may change its CPUs
+
+
+def _no_setaffinity(reader: Reader, pid: str, tid: str) -> bool:
+    """Does the kernel forbid changing this task's CPUs (workqueue rescuers, per-CPU
+    kthreads)? From the flags field of /proc/PID/task/TID/stat."""
+    text = reader.read(f"proc/{pid}/task/{tid}/stat", keep=False) or ""
+    fields = text.rpartition(")")[2].split()
+    try:
+        return bool(int(fields[6]) & PF_NO_SETAFFINITY)
+    except (IndexError, ValueError):
+        return False
+
+
 def _affinity(reader: Reader, pid: str, tid: str) -> frozenset[int] | None:
     """A task's allowed CPUs: one sched_getaffinity call on a live host (no file to parse)."""
     if reader.root == "/":
@@ -311,6 +325,7 @@ def read_tasks(
                     "kthread": pid == "2"
                     or status.get("PPid") == "2"
                     or status.get("Kthread") == "1",
+                    "fixed": _no_setaffinity(reader, pid, tid),
                 }
             )
     summary = {

@@ -91,7 +91,7 @@ def test_waiver_file_errors(tmp_path: Path) -> None:
     assert "expires" in str(info.value)
     assert waiver_mod.load(None) == []
     repo_waivers = Path(__file__).resolve().parents[2] / "validators" / "waivers" / "lab.yml"
-    assert waiver_mod.load(repo_waivers)
+    assert waiver_mod.load(repo_waivers) == []  # valid, and empty: the lab passes as tuned
 
 
 def test_plan_error_is_a_no_go_with_the_reason() -> None:

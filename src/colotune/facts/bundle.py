@@ -63,22 +63,19 @@ def _package(name):
     return module
 
 
-def _lazy(name):
+class _Later(types.ModuleType):
     # Modules the bundled code imports but never uses on a host (topology's recorder needs
-    # tarfile and tempfile): load them on first use only.
-    import importlib.util
-
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        return
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
+    # tarfile and tempfile): a stand-in that imports the real module on first use. Cheaper
+    # than importlib's LazyLoader, whose import alone costs milliseconds of the budget.
+    def __getattr__(self, attr):
+        del sys.modules[self.__name__]
+        real = __import__(self.__name__)
+        sys.modules[self.__name__] = real
+        return getattr(real, attr)
 
 
 for _name in ("tarfile", "tempfile"):
-    _lazy(_name)
+    sys.modules[_name] = _Later(_name)
 
 _package("colotune")
 _package("colotune.facts")

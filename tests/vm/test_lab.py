@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.vm
 
 
-@pytest.mark.slow
 def test_image_builds_from_a_cold_cache_then_comes_from_the_warm_one(tmp_path: Path) -> None:
     """Cold: an empty image cache (no rootfs, no disk, no key); only the downloaded
     .deb files are reused from the normal cache, so the test does not depend on the

@@ -387,20 +387,21 @@ def test_every_other_tun_control_has_a_not_applicable_case() -> None:
     assert ids - ALWAYS_APPLY <= covered, sorted(ids - ALWAYS_APPLY - covered)
 
 
-def test_managed_irq_is_reported_not_failed() -> None:
+@pytest.mark.parametrize(
+    ("control", "change", "named", "said"),
+    [
+        ("TUN-011", _managed_irq_on_isolated, "nvme0q1", "managed"),
+        ("TUN-024", _rescuer_kthread, "rcu_gp (PID 3", "lets nobody change"),
+    ],
+)
+def test_what_the_kernel_lets_nobody_move_is_reported_not_failed(
+    control: str, change: Callable[[Raw], None], named: str, said: str
+) -> None:
     raw = fb.tuned(PLAN)
-    _managed_irq_on_isolated(raw)
-    result = checks.run("TUN-011", PLAN, raw, fb.profile())
+    change(raw)
+    result = checks.run(control, PLAN, raw, fb.profile())
     assert result.status == "pass"
-    assert any("nvme0q1" in note and "managed" in note for note in result.notes)
-
-
-def test_kernel_thread_nobody_may_move_is_reported_not_failed() -> None:
-    raw = fb.tuned(PLAN)
-    _rescuer_kthread(raw)
-    result = checks.run("TUN-024", PLAN, raw, fb.profile())
-    assert result.status == "pass"
-    assert any("rcu_gp (PID 3" in note and "lets nobody change" in note for note in result.notes)
+    assert any(named in note and said in note for note in result.notes)
 
 
 def test_nic_without_name_is_not_applicable() -> None:

@@ -13,6 +13,9 @@ and per-host collection latency (P50, P99, P99.9, max, tail ratio P99.9/P50), an
 ratio testinfra / audit. Goal on a 2-core machine: 50 hosts < 10 s, >= 5x faster than
 testinfra. Never fails on a time; it reports, with the machine's load average: the N
 endpoints share the machine's cores with the controller, so other work on it (VMs) shows.
+Logins on the endpoints get a HOME of their own (tests/sshd_endpoints.py), so that what is
+measured is not the development machine's root ~/.bashrc, which Debian's bash sources for
+every SSH command.
 """
 
 from __future__ import annotations
@@ -160,10 +163,11 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     args = parser.parse_args()
     baseline = []
-    for _ in range(10):  # the floor: the target's interpreter starting and exiting
+    python = LoopbackSshd.PYTHON
+    for _ in range(10):  # the floor: the endpoints' interpreter starting and exiting
         done = subprocess.run(
             [
-                "python3",
+                python,
                 "-S",
                 "-c",
                 "import resource as r;u=r.getrusage(r.RUSAGE_SELF);print(u.ru_utime+u.ru_stime)",
@@ -173,7 +177,7 @@ def main() -> int:
             check=True,
         )
         baseline.append(float(done.stdout) * 1000)
-    print(f"python3 -S start-up alone (CPU):     {dist(baseline, ' ms')}")
+    print(f"{python} -S start-up alone (CPU): {dist(baseline, ' ms')}")
     results = []
     for count in (int(s) for s in args.sizes.split(",")):
         result = run_size(count, args.repeats, args.testinfra_repeats)

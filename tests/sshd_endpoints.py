@@ -6,7 +6,9 @@ sshd per 16 ports, OpenSSH's limit of listen sockets), waits until every port
 accepts connections, and stops each sshd by PID. Nothing
 outside `tmp` is touched; the client side gets an ssh_config and Ansible
 connection variables that turn host-key checking off for these throwaway
-endpoints.
+endpoints. Logins get HOME=<tmp>/home (sshd's SetEnv): Debian's bash sources
+~/.bashrc for every command sshd runs, and a development machine's root
+.bashrc (pyenv init: 90 ms of CPU per command) is no part of what is tested.
 """
 
 from __future__ import annotations
@@ -39,12 +41,15 @@ def free_ports(count: int) -> list[int]:
 
 
 class LoopbackSshd:
+    PYTHON = "/usr/bin/python3"  # the endpoints' interpreter (Debian's, as on a fleet host)
+
     def __init__(self, tmp: Path, *, ports: int = 1) -> None:
         self.dir = tmp
         self.ports = free_ports(ports)
         self.host_key = tmp / "ssh_host_ed25519_key"
         self.client_key = tmp / "id_ed25519"
         self.client_config = tmp / "ssh_config"
+        self.home = tmp / "home"
         self.log = tmp / "sshd.log"
         self.user = getpass.getuser()
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -58,6 +63,7 @@ class LoopbackSshd:
             subprocess.run(
                 ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True
             )
+        self.home.mkdir(exist_ok=True)
         authorized = self.dir / "authorized_keys"
         authorized.write_text(Path(f"{self.client_key}.pub").read_text())
         authorized.chmod(0o600)
@@ -75,6 +81,7 @@ class LoopbackSshd:
             "MaxSessions 50",
             "LogLevel ERROR",
             "Subsystem sftp internal-sftp",
+            f"SetEnv HOME={self.home}",
         ]
         self.client_config.write_text(
             "Host *\n"
@@ -142,7 +149,7 @@ class LoopbackSshd:
             "ansible_ssh_private_key_file": str(self.client_key),
             "ansible_ssh_common_args": "-o StrictHostKeyChecking=no "
             "-o UserKnownHostsFile=/dev/null",
-            "ansible_python_interpreter": "/usr/bin/python3",
+            "ansible_python_interpreter": self.PYTHON,
         }
 
     def __enter__(self) -> LoopbackSshd:

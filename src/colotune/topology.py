@@ -4,7 +4,10 @@ A live host (root "/"), a directory holding a recorded tree, and a tarball made
 by `colotune topology record` read exactly alike: every read goes through
 `SysfsTree`, and the recorder is that same reader with a tree that remembers
 each file it touched. Standard library only, so the on-host collector can ship
-this module to a target that has nothing but python3.
+this module to a target that has nothing but python3. What the collector pays
+for counts (its budget is 50 ms of host CPU): the model is NamedTuples rather
+than dataclasses, paths are strings, and only the tarball recorder and loader
+import tarfile, tempfile and pathlib, inside the functions that use them.
 """
 
 from __future__ import annotations
@@ -14,16 +17,16 @@ import json
 import os
 import posixpath
 import re
-import tarfile
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from colotune import cpulist
+
+if TYPE_CHECKING:
+    import tarfile
+    from pathlib import Path
 
 # The marker every recorded tarball carries at its top: who recorded what, when.
 META_FILE = "colotune-topology.json"
@@ -43,14 +46,15 @@ class SysfsTree:
     """
 
     def __init__(self, root: Path | str) -> None:
-        self.root = Path(root)
+        self.root = os.fspath(root)
 
-    def _path(self, rel: str) -> Path:
-        return self.root / rel.lstrip("/")
+    def _path(self, rel: str) -> str:
+        return os.path.join(self.root, rel.lstrip("/"))
 
     def read(self, rel: str) -> str | None:
         try:
-            return self._path(rel).read_text(errors="replace")
+            with open(self._path(rel), errors="replace") as handle:
+                return handle.read()
         except OSError:
             return None
 
@@ -102,7 +106,7 @@ class RecordingTree(SysfsTree):
 
     def listdir(self, rel: str) -> list[str]:
         names = super().listdir(rel)
-        if names or self._path(rel).is_dir():
+        if names or os.path.isdir(self._path(rel)):
             self.dirs.add(self._touch(rel))
         return names
 
@@ -197,8 +201,7 @@ class MemoryTree(SysfsTree):
         return self.links.get(where)
 
 
-@dataclass(frozen=True)
-class Cpu:
+class Cpu(NamedTuple):
     id: int
     online: bool
     package: int | None = None
@@ -209,19 +212,17 @@ class Cpu:
     core_type: str | None = None  # "performance" / "efficiency" on hybrid CPUs
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):
     id: int
     cpus: frozenset[int]
     mem_total_kb: int
     mem_free_kb: int
     # page size in kB -> [total, free], e.g. {1048576: [2, 2], 2048: [0, 0]}
-    hugepages: dict[int, tuple[int, int]] = field(default_factory=dict)
+    hugepages: dict[int, tuple[int, int]]
     distances: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
-class Nic:
+class Nic(NamedTuple):
     name: str
     numa_node: int  # -1 when the platform does not say
     pci_address: str | None = None
@@ -235,8 +236,7 @@ class Nic:
     operstate: str | None = None
 
 
-@dataclass(frozen=True)
-class Topology:
+class Topology(NamedTuple):
     cpus: dict[int, Cpu]
     nodes: dict[int, Node]
     nics: dict[str, Nic]
@@ -277,6 +277,8 @@ class Topology:
 
     def to_dict(self) -> dict[str, Any]:
         def clean(value: Any) -> Any:
+            if isinstance(value, Cpu | Node | Nic):
+                return clean(value._asdict())
             if isinstance(value, frozenset):
                 if all(isinstance(v, int) for v in value):
                     return cpulist.render(value)
@@ -287,7 +289,7 @@ class Topology:
                 return [clean(v) for v in value]
             return value
 
-        return {str(k): clean(v) for k, v in asdict(self).items()}
+        return {str(k): clean(v) for k, v in self._asdict().items()}
 
 
 # ---------------------------------------------------------------- reading
@@ -360,6 +362,7 @@ def _read_nodes(tree: SysfsTree, cpus: dict[int, Cpu]) -> dict[int, Node]:
             cpus=frozenset(cpus),
             mem_total_kb=int(total.group(1)) if total else 0,
             mem_free_kb=int(free.group(1)) if free else 0,
+            hugepages={},
         )
     for node in sorted(node_ids or ()):
         path = f"{base}/node{node}"
@@ -469,10 +472,7 @@ def read(tree: SysfsTree, *, source: str = "") -> Topology:
     cpus = _read_cpus(tree)
     nodes = _read_nodes(tree, cpus)
     node_of = {cpu: node.id for node in nodes.values() for cpu in node.cpus}
-    cpus = {
-        cid: Cpu(**{**asdict(c), "siblings": c.siblings, "node": node_of.get(cid)})
-        for cid, c in cpus.items()
-    }
+    cpus = {cid: c._replace(node=node_of.get(cid)) for cid, c in cpus.items()}
     nics = {}
     for name in tree.listdir("sys/class/net"):
         nic = _read_nic(tree, name)
@@ -513,6 +513,9 @@ def from_snapshot(data: dict[str, Any], *, source: str = "") -> Topology:
 
 def record(out: Path, *, root: Path | str = "/", note: str = "") -> Topology:
     """Write a tarball of every file the reader needs from the host below `root`."""
+    from pathlib import Path  # the recorder's imports stay out of the collector's budget
+
+    out = Path(out)
     topology, tree = snapshot(root)
     meta = {
         "format": 1,
@@ -533,6 +536,8 @@ def record(out: Path, *, root: Path | str = "/", note: str = "") -> Topology:
 
 
 def _write_tarball(partial: Path, meta: dict[str, Any], tree: dict[str, Any]) -> None:
+    import tarfile
+
     with tarfile.open(partial, "w:gz") as tar:
         _add_bytes(tar, META_FILE, json.dumps(meta, indent=2).encode())
         added: set[str] = set()
@@ -550,6 +555,8 @@ def _write_tarball(partial: Path, meta: dict[str, Any], tree: dict[str, Any]) ->
 
 
 def _add_bytes(tar: tarfile.TarFile, rel: str, data: bytes) -> None:
+    import tarfile
+
     info = tarfile.TarInfo(rel)
     info.size = len(data)
     info.mode = 0o644
@@ -557,6 +564,8 @@ def _add_bytes(tar: tarfile.TarFile, rel: str, data: bytes) -> None:
 
 
 def _add_dirs(tar: tarfile.TarFile, rel: str, added: set[str]) -> None:
+    import tarfile
+
     parts = [p for p in rel.split("/") if p and p != "."]
     for i in range(1, len(parts) + 1):
         path = "/".join(parts[:i])
@@ -571,6 +580,10 @@ def _add_dirs(tar: tarfile.TarFile, rel: str, added: set[str]) -> None:
 @contextmanager
 def open_tree(source: Path | str) -> Iterator[SysfsTree]:
     """A SysfsTree for a directory (a live root or an extracted tree) or a recorded tarball."""
+    import tarfile
+    import tempfile
+    from pathlib import Path
+
     path = Path(source)
     if path.is_dir():
         yield SysfsTree(path)
@@ -603,6 +616,7 @@ def load(source: Path | str) -> Topology:
 def main(argv: list[str] | None = None) -> int:
     """Record on a host that has only python3: `python3 topology.py OUT.tar.gz`."""
     import sys
+    from pathlib import Path
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:

@@ -23,6 +23,7 @@ from colotune.facts import (
     collector_script,
     remote,
 )
+from colotune.facts.bundle import stdin_command
 
 FACTS = Path(__file__).resolve().parents[1] / "fixtures" / "facts"
 XEON = Path(__file__).resolve().parents[1] / "fixtures" / "topology" / "xeon-gold-5122-2s.tar.gz"
@@ -33,7 +34,7 @@ def run_script(*args: str, cwd: Path) -> dict:
     # cwd is an empty directory and PYTHONPATH is cleared: the program must bring everything.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run(
-        [PYTHON, "-S", "-", *args],
+        ["sh", "-c", stdin_command(list(args), python=PYTHON)],
         input=collector_script(),
         capture_output=True,
         text=True,
@@ -105,6 +106,27 @@ def test_collector_counts_interrupts_over_a_window(tmp_path: Path) -> None:
     assert window["before"] and window["after"]
 
 
+def test_collector_imports_nothing_it_does_not_use(tmp_path: Path) -> None:
+    # Its budget is 50 ms of host CPU, and importing dataclasses, pathlib or the tarball
+    # recorder's modules would spend a fifth of it (benchmarks/audit_fanout.py measures).
+    done = subprocess.run(
+        ["sh", "-c", stdin_command(["--watch-cpus", "0"], python=f"{PYTHON} -X importtime")],
+        input=collector_script(),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=True,
+    )
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert {"json", "subprocess"} <= imported  # the parse of -X importtime works
+    assert not imported & {"dataclasses", "inspect", "pathlib", "tarfile", "tempfile"}
+
+
 def test_collector_reads_a_recorded_tree(tmp_path: Path) -> None:
     with topology.open_tree(XEON) as tree:
         raw = run_script("--root", str(tree.root), cwd=tmp_path)
@@ -116,7 +138,7 @@ def test_collector_reads_a_recorded_tree(tmp_path: Path) -> None:
 
 def test_collector_rejects_unknown_options(tmp_path: Path) -> None:
     done = subprocess.run(
-        [PYTHON, "-S", "-", "--bogus", "1"],
+        ["sh", "-c", stdin_command(["--bogus", "1"], python=PYTHON)],
         input=collector_script(),
         capture_output=True,
         text=True,

@@ -20,7 +20,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import logging
-import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from typing import Any
 
 from colotune.errors import ColotuneError
 from colotune.facts import remote
-from colotune.facts.bundle import collector_script
+from colotune.facts.bundle import collector_script, stdin_command
 
 
 @dataclass
@@ -130,11 +129,11 @@ def collect_all(
         except Exception as exc:  # pyinfra raises ConnectError and friends
             return Outcome(name, None, f"unreachable ({exc})", time.monotonic() - started)
         left = max(1.0, timeout - (time.monotonic() - started))
-        words = [f"{pythons[name]} -S -", *(shlex.quote(a) for a in args.get(name, []))]
+        command = stdin_command(args.get(name, []), python=pythons[name])
         try:
             # ansible_become: pyinfra's sudo (non-interactive; a password prompt fails).
             ok, output = host.run_shell_command(
-                StringCommand(" ".join(words)), _stdin=script, _timeout=left, _sudo=become[name]
+                StringCommand(command), _stdin=script, _timeout=left, _sudo=become[name]
             )
             stdout, stderr = output.stdout, output.stderr
             rc: int | None = 0 if ok else 1

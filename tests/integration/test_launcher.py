@@ -332,6 +332,10 @@ def test_numactl_binds_memory_when_installed(files: Files, launchers: list[Launc
     launchers.append(launcher)
     pid = launcher.engine(files.dir / "stats")
     wait_for(lambda: (out / "ready").exists(), 20, "the stand-in's threads")
+    # Stop only once the launcher has pinned the thread: stopped earlier, it rightly reports
+    # an engine that ended before starting its threads.
+    wanted = {"lt-hot": frozenset({1})}
+    wait_for(lambda: pinned(pid, wanted), 10, f"threads pinned as {wanted}")
     assert "bind:0" in Path(f"/proc/{pid}/numa_maps").read_text()
     os.kill(launcher.proc.pid, signal.SIGTERM)
     code, err = launcher.wait()

@@ -66,6 +66,12 @@ def test_turbo_boost_as_profiled(verify: Callable[[], None]) -> None:
     verify()
 
 
+@pytest.mark.control("TUN-027")
+def test_cpu_frequency_floor_as_profiled(verify: Callable[[], None]) -> None:
+    """CPU frequency floor (scaling_min_freq) as profiled."""
+    verify()
+
+
 @pytest.mark.control("TUN-010")
 @pytest.mark.reboot(reason="C-state limits are kernel arguments")
 def test_deep_c_states_held_off(verify: Callable[[], None]) -> None:

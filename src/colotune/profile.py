@@ -111,6 +111,13 @@ class TuningProfile(BaseModel):
         description="Memory (MiB) every node must keep outside 1 GiB hugepages; a count that "
         "would leave less is refused.",
     )
+    tuning_cmdline: Literal["manage", "check"] = Field(
+        "manage",
+        description="manage: the role writes the plan's kernel arguments through "
+        "/etc/default/grub.d and update-grub (Debian, Ubuntu). check: the command line is left "
+        "to you (grubby on RHEL-family hosts, which colotune does not drive); the role only says "
+        "which plan arguments the running kernel lacks, and TUN-001 audits them.",
+    )
     tuning_idle: Literal["default", "c1", "poll"] = Field(
         "c1",
         description="Deepest idle state: default (kernel's choice), c1 "
@@ -118,6 +125,13 @@ class TuningProfile(BaseModel):
     )
     tuning_governor: str = Field(
         "performance", description="CPU frequency governor where the host has cpufreq."
+    )
+    tuning_min_freq: Literal["unchanged", "max"] | int = Field(
+        "unchanged",
+        description="Floor of every CPU's frequency (cpufreq scaling_min_freq): unchanged, "
+        "max (pinned to the CPU's current scaling_max_freq, so it never clocks down) or a "
+        "frequency in kHz the CPU allows (cpuinfo_min_freq up to its scaling_max_freq; "
+        "another value is refused on the host before anything changes).",
     )
     tuning_turbo: Literal["unchanged", "on", "off"] = Field(
         "unchanged", description="Turbo/boost: leave it, force it on, or force it off."
@@ -173,6 +187,19 @@ class TuningProfile(BaseModel):
         if isinstance(value, dict) and any(node < 0 for node in value):
             raise ValueError("NUMA node numbers start at 0")
         return value
+
+    @field_validator("tuning_min_freq", mode="before")
+    @classmethod
+    def _min_freq(cls, value: Any) -> str | int:
+        if value in ("unchanged", "max"):
+            return str(value)
+        text = str(value).strip()
+        if not isinstance(value, bool) and text.isdigit() and int(text) > 0:
+            return int(text)
+        raise ValueError(
+            f"{value!r} is no frequency floor (valid: unchanged, max, or kHz above 0 such as "
+            "3000000 for 3 GHz)"
+        )
 
     @field_validator("tuning_kernel_args_extra")
     @classmethod

@@ -2,9 +2,10 @@
 
 The desired state (`/etc/colotune/tuning.json`, rendered from the plan by
 `colotune.tuning.desired_state`) covers what can change on a running kernel:
-governor, EPP, turbo, THP, KSM, sysctls, swap, IRQ affinity, the default IRQ
-affinity, the workqueue cpumask, the per-node kernel threads (kswapd, kcompactd)
-kept off isolated CPUs, runtime hugepages per node and NIC coalescing.
+governor, EPP, turbo, the frequency floor, THP, KSM, sysctls, swap, IRQ
+affinity, the default IRQ affinity, the workqueue cpumask, the per-node kernel
+threads (kswapd, kcompactd) kept off isolated CPUs, runtime hugepages per node
+and NIC coalescing.
 `changes()` lists every difference with its control ID and risk class;
 `apply()` makes them, and reports what the kernel refused (a managed IRQ, a
 driver without a coalescing knob) as not applicable, not as failure.
@@ -46,6 +47,11 @@ STARTED_MARKER = "/run/colotune/tune-started"
 # kernel is to write. /run empties at boot, when IRQ numbers may change.
 REFUSED_IRQS = "run/colotune/irq-refused"
 REFUSED_DETAIL = "the kernel refuses to move this IRQ (kernel-managed or fixed)"
+
+
+class UnfitError(ValueError):
+    """The desired state asks for what this host cannot take; the message names the setting,
+    the host's limit and what would be valid. Raised before anything is changed."""
 
 
 @dataclass
@@ -118,6 +124,9 @@ def _cpu_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
             current = host.read(rel)
             if epp and current is not None and current != epp:
                 out.append(Change("TUN-008", "live", rel, current, epp))
+    floor = desired.get("min_freq", "unchanged")
+    if floor != "unchanged":
+        out += _min_freq_changes(host, online, floor)
     turbo = desired.get("turbo", "unchanged")
     if turbo != "unchanged":
         no_turbo = host.read(f"{base}/intel_pstate/no_turbo")
@@ -132,6 +141,34 @@ def _cpu_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
             want = "1" if turbo == "on" else "0"
             if boost != want:
                 out.append(Change("TUN-009", "live", f"{base}/cpufreq/boost", boost, want))
+    return out
+
+
+def _min_freq_changes(host: Host, online: frozenset[int], floor: str | int) -> list[Change]:
+    """TUN-027: every CPU's scaling_min_freq at the floor; "max" is the CPU's own
+    scaling_max_freq. A floor in kHz outside what the CPU allows now (cpuinfo_min_freq up to
+    scaling_max_freq: the kernel would clamp it, and the next run would find it moved) is
+    refused with the range."""
+    out: list[Change] = []
+    for cpu in sorted(online):
+        freq = f"sys/devices/system/cpu/cpu{cpu}/cpufreq"
+        current = host.read(f"{freq}/scaling_min_freq")
+        if current is None:
+            continue  # no cpufreq on this CPU: nothing to pin
+        highest = host.read(f"{freq}/scaling_max_freq") or host.read(f"{freq}/cpuinfo_max_freq")
+        if floor == "max":
+            want = highest or current
+        else:
+            lowest = host.read(f"{freq}/cpuinfo_min_freq")
+            if lowest and highest and not int(lowest) <= int(floor) <= int(highest):
+                raise UnfitError(
+                    f"tuning_min_freq {floor} kHz is outside what CPU {cpu} allows now: "
+                    f"{lowest}-{highest} kHz (cpuinfo_min_freq to scaling_max_freq); "
+                    "valid: a kHz value in that range, or max"
+                )
+            want = str(floor)
+        if current != want:
+            out.append(Change("TUN-027", "live", f"{freq}/scaling_min_freq", current, want))
     return out
 
 
@@ -519,7 +556,11 @@ def main(argv: list[str] | None = None) -> int:
     if mode not in ("check", "apply", "watch"):
         print("usage: colotune-tune [check|apply|watch] [--desired FILE] [--json]", file=sys.stderr)
         return 2
-    found = changes(host, desired)
+    try:
+        found = changes(host, desired)
+    except UnfitError as exc:
+        print(f"colotune-tune: {exc}; nothing changed", file=sys.stderr)
+        return 2
     if mode != "check":
         apply(host, found, allow=allow)
     if "--json" in args:

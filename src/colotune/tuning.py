@@ -43,6 +43,7 @@ def desired_state(plan: Plan, profile: HostProfile) -> dict[str, Any]:
         "governor": profile.tuning_governor,
         "epp": "performance" if profile.tuning_governor == "performance" else None,
         "turbo": profile.tuning_turbo,
+        "min_freq": profile.tuning_min_freq,
         "thp": "never",
         "ksm_off": True,
         "swap_off": True,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from colotune import topology
+from colotune import checks, topology
 
 pytestmark = pytest.mark.integration  # runs the suite in a real pytest process
 
@@ -91,7 +91,7 @@ def test_suite_on_this_machine_with_waiver_and_skips(suite: Path, tmp_path: Path
         suite, f"--waivers={waivers}", "--skip-marker=reboot,slow", f"--junitxml={junit}", "-rxs"
     )
     cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
-    assert len(cases) == 33
+    assert len(cases) == len(checks.all_controls())  # one test per control, none left out
     reboot = cases["test_isolated_cpus_in_effect[local]"].find("skipped")
     assert reboot is not None and "reboot: isolcpus takes effect at boot" in reboot.get("message")
     thp = cases["test_transparent_hugepages_never[local]"]

@@ -107,6 +107,12 @@ def tuned(p: Plan | None = None) -> dict[str, Any]:
         base = f"{CPU}/cpu{cpu}"
         files[f"{base}/cpufreq/scaling_governor"] = "performance\n"
         files[f"{base}/cpufreq/energy_performance_preference"] = "performance\n"
+        # intel_pstate on a Xeon Gold 5122 (1.2 GHz lowest, 3.7 GHz turbo): the floor left
+        # where the driver puts it, as on a host whose profile leaves tuning_min_freq alone
+        files[f"{base}/cpufreq/cpuinfo_min_freq"] = "1200000\n"
+        files[f"{base}/cpufreq/cpuinfo_max_freq"] = "3700000\n"
+        files[f"{base}/cpufreq/scaling_min_freq"] = "1200000\n"
+        files[f"{base}/cpufreq/scaling_max_freq"] = "3700000\n"
         for state, (name, latency, disabled) in enumerate(
             [("POLL", 0, "0"), ("C1", 2, "0"), ("C1E", 10, "1"), ("C6", 133, "1")]
         ):

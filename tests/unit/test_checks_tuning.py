@@ -148,6 +148,14 @@ def _governor(cpu: int, value: str) -> Callable[[Raw], None]:
     return _set(f"{CPU}/cpu{cpu}/cpufreq/scaling_governor", value + "\n")
 
 
+def _floor(khz: int) -> Callable[[Raw], None]:
+    def change(raw: Raw) -> None:
+        for key in [k for k in raw["files"] if k.endswith("/cpufreq/scaling_min_freq")]:
+            raw["files"][key] = f"{khz}\n"
+
+    return change
+
+
 def _epp_missing(raw: Raw) -> None:
     for key in [k for k in raw["files"] if k.endswith("energy_performance_preference")]:
         del raw["files"][key]
@@ -331,6 +339,12 @@ CASES: list[tuple[str, Callable[[Raw], None], dict[str, Any], str, str]] = [
     ("TUN-025", _window(3), {}, "pass", "quiet"),
     ("TUN-025", _window(1000), {}, "fail", "1000/s"),
     ("TUN-025", _nothing, {}, "not_applicable", "no interrupt window"),
+    ("TUN-027", _nothing, {}, "not_applicable", "tuning_min_freq is unchanged"),
+    ("TUN-027", _floor(3700000), {"tuning_min_freq": "max"}, "pass", "Frequency floor set"),
+    ("TUN-027", _nothing, {"tuning_min_freq": "max"}, "fail", "CPU 0: 1200000 kHz (max 3700000"),
+    ("TUN-027", _floor(3000000), {"tuning_min_freq": 3000000}, "pass", "3000000 kHz on CPUs"),
+    ("TUN-027", _floor(2000000), {"tuning_min_freq": 3000000}, "fail", "CPU 5: 2000000 kHz"),
+    ("TUN-027", _no_cpufreq_guest, {"tuning_min_freq": "max"}, "not_applicable", "no cpufreq"),
     ("TUN-026", _nothing, {}, "pass", "stayed off"),
     ("TUN-026", _unpinned, {}, "fail", "TUN-002"),
 ]

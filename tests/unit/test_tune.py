@@ -248,3 +248,69 @@ def test_per_node_kernel_threads_move_to_their_nodes_housekeeping_cpus(
     monkeypatch.setattr(host, "set_affinity", gone)
     changes = tune.apply(host, tune.changes(host, desired), allow={"live"})
     assert {c.status for c in changes if c.target.startswith("task")} == {"not_applicable"}
+
+
+def _cpufreq_host(root: Path, floor: str = "1200000") -> Host:
+    """Two CPUs under intel_pstate as a Xeon Gold 5122 shows them (1.2-3.7 GHz)."""
+    files = {"sys/devices/system/cpu/online": "0-1", "proc/irq/default_smp_affinity": "3"}
+    for cpu in (0, 1):
+        freq = f"sys/devices/system/cpu/cpu{cpu}/cpufreq"
+        files |= {
+            f"{freq}/cpuinfo_min_freq": "1200000",
+            f"{freq}/cpuinfo_max_freq": "3700000",
+            f"{freq}/scaling_min_freq": floor,
+            f"{freq}/scaling_max_freq": "3700000",
+        }
+    return tree(root, files)
+
+
+BARE: dict[str, Any] = {"irq_cpus": "0-1", "housekeeping_cpus": "0-1"}
+
+
+@pytest.mark.parametrize(("floor", "want"), [("max", "3700000"), (3000000, "3000000")])
+def test_the_frequency_floor_is_pinned_then_left_alone(
+    tmp_path: Path, floor: str | int, want: str
+) -> None:
+    host = _cpufreq_host(tmp_path)
+    found = tune.changes(host, {**BARE, "min_freq": floor})
+    assert [(c.control, c.target, c.before, c.after) for c in found] == [
+        ("TUN-027", f"sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_min_freq", "1200000", want)
+        for cpu in (0, 1)
+    ]
+    assert {c.status for c in tune.apply(host, found, allow={"live"})} == {"done"}
+    assert tune.changes(host, {**BARE, "min_freq": floor}) == []
+    assert tune.changes(host, {**BARE, "min_freq": "unchanged"}) == []
+
+
+def test_a_frequency_floor_the_cpu_cannot_take_is_refused_before_anything_changes(
+    tmp_path: Path,
+) -> None:
+    host = _cpufreq_host(tmp_path)
+    with pytest.raises(tune.UnfitError, match=r"CPU 0 allows now: 1200000-3700000 kHz"):
+        tune.changes(host, {**BARE, "min_freq": 4500000, "thp": "never"})
+    assert host.read("sys/devices/system/cpu/cpu0/cpufreq/scaling_min_freq") == "1200000"
+
+
+@pytest.mark.parametrize(
+    ("update_grub", "entries", "said"),
+    [
+        ("/usr/sbin/update-grub", [], None),
+        (
+            None,
+            ["/boot/loader/entries/a.conf", "/boot/loader/entries/b.conf"],
+            "Specification entries (2 in",
+        ),
+        (None, [], "has no update-grub in PATH"),
+    ],
+)
+def test_a_boot_loader_colotune_cannot_write_is_named_before_anything_changes(
+    update_grub: str | None, entries: list[str], said: str | None
+) -> None:
+    problem = load_grub_module().boot_loader_problem(update_grub, entries)
+    if said is None:
+        assert problem is None
+        return
+    assert problem is not None
+    assert said in problem
+    assert "Nothing was changed" in problem
+    assert "tuning_cmdline: check" in problem

@@ -4,7 +4,9 @@
 Writes them to a drop-in (/etc/default/grub.d/colotune.cfg) and removes earlier
 copies of the same arguments from /etc/default/grub and the other drop-ins, so
 the next boot carries exactly one copy of each. Reboot-class: outside the
-allowed risk classes it only reports what it would change.
+allowed risk classes it only reports what it would change. On a host without
+update-grub (RHEL-family hosts boot from BLS entries that grubby edits) it
+fails before writing anything and says how to go on (tuning_cmdline: check).
 """
 
 from __future__ import annotations
@@ -60,6 +62,26 @@ def strip_owned(text: str, owned: set[str]) -> str:
     return "".join(out)
 
 
+def boot_loader_problem(update_grub: str | None, bls_entries: list[str]) -> str | None:
+    """Why colotune cannot write this host's kernel command line, or None when it can."""
+    if update_grub:
+        return None
+    if bls_entries:
+        found = (
+            f"boots from Boot Loader Specification entries ({len(bls_entries)} in "
+            "/boot/loader/entries; RHEL-family hosts edit them with grubby)"
+        )
+    else:
+        found = "has no update-grub in PATH"
+    return (
+        "colotune writes kernel arguments through /etc/default/grub.d and update-grub (Debian "
+        f"and Ubuntu GRUB); this host {found}, which colotune does not drive. Nothing was "
+        "changed. Put the plan's arguments on the command line with the host's own tool "
+        "(`colotune plan -l HOST` lists them, TUN-001 audits them) and set tuning_cmdline: "
+        "check for this host."
+    )
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -76,6 +98,11 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
+    problem = boot_loader_problem(
+        module.get_bin_path("update-grub"), sorted(glob.glob("/boot/loader/entries/*.conf"))
+    )
+    if problem:  # before anything is written
+        module.fail_json(msg=problem)
     owned = set(params["owned_keys"])
     header = "# Managed by colotune (roles/tuning): the plan's kernel arguments.\n"
     wanted = {

@@ -31,7 +31,7 @@ options:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.colotune_tune import Host, apply, changes
+from ansible.module_utils.colotune_tune import Host, UnfitError, apply, changes
 
 
 def main() -> None:
@@ -44,7 +44,10 @@ def main() -> None:
         supports_check_mode=True,
     )
     allow = set(module.params["allow"])
-    found = changes(Host(), module.params["desired"], scope=module.params["scope"])
+    try:
+        found = changes(Host(), module.params["desired"], scope=module.params["scope"])
+    except UnfitError as exc:  # before anything changed
+        module.fail_json(msg=f"{exc}; nothing changed")
     if module.check_mode:
         for change in found:
             if change.status == "pending" and change.risk not in allow:

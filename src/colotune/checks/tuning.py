@@ -274,6 +274,38 @@ def turbo(ctx: Context) -> Outcome:
 
 
 @control(
+    "TUN-027",
+    "CPU frequency floor (scaling_min_freq) as profiled",
+    guards="clocking down between bursts and the ramp back up when a burst arrives",
+    risk="live",
+    role_tag="tuning_cpu",
+)
+def min_frequency(ctx: Context) -> Outcome:
+    wanted = ctx.profile.tuning_min_freq
+    if wanted == "unchanged":
+        return not_applicable("tuning_min_freq is unchanged, the floor is left as the host has it")
+    floors = ctx.snap.per_cpu("scaling_min_freq")
+    if not floors:
+        return not_applicable(_no_cpufreq(ctx))
+    ceilings = ctx.snap.per_cpu("scaling_max_freq")
+    expected = "scaling_max_freq (max)" if wanted == "max" else f"{wanted} kHz"
+    wrong: dict[int, str] = {}
+    for cpu, floor in floors.items():
+        target = ceilings.get(cpu) if wanted == "max" else str(wanted)
+        if floor != target:
+            wrong[cpu] = f"{floor} kHz" + (f" (max {target} kHz)" if wanted == "max" else "")
+    if not wrong:
+        return ("pass", expected, f"{expected} on CPUs {cpus(floors)}", "Frequency floor set.")
+    actual = ", ".join(f"CPU {c}: {text}" for c, text in sorted(wrong.items()))
+    return (
+        "fail",
+        expected,
+        actual,
+        f"Pin the frequency floor back to {expected} (tuning role, tag tuning_cpu).",
+    )
+
+
+@control(
     "TUN-010",
     "Deep C-states held off on isolated CPUs",
     guards="idle-state exit latency (tens to hundreds of us from deep C-states)",

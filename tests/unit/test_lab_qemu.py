@@ -115,3 +115,9 @@ def test_best_nic_model_is_picked_from_qemu_device_help() -> None:
         qemu.pick_nic_model(q72, "igb")
     with pytest.raises(ColotuneError, match="neither"):
         qemu.pick_nic_model('name "virtio-net-pci"\n')
+
+
+def test_the_p_state_table_is_handed_to_the_guest_when_given() -> None:
+    assert "-acpitable" not in qemu.build_argv(_spec("1s4c"))
+    spec = dataclasses.replace(_spec("1s4c"), acpi_table=Path("/cache/acpi/pstates.aml"))
+    assert _values(qemu.build_argv(spec), "-acpitable") == ["file=/cache/acpi/pstates.aml"]

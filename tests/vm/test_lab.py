@@ -93,6 +93,20 @@ def test_trading_nic_is_up_with_a_phc_and_in_the_inventory(vm_1s4c: LabVm) -> No
     assert int(irqs) >= 1
 
 
+def test_every_vcpu_has_a_cpufreq_policy_from_the_labs_p_state_table(vm_1s4c: LabVm) -> None:
+    # colotune.lab.acpi: the SSDT's _PSS lets acpi-cpufreq load (modules-load.d), so the
+    # governor and the frequency floor are real kernel settings the roles and audit act on.
+    base = "/sys/devices/system/cpu/cpu[0-9]*/cpufreq"
+    assert vm_1s4c.run(f"cat {base}/scaling_driver | sort -u").split() == ["acpi-cpufreq"]
+    frequencies = vm_1s4c.run(
+        "cat /sys/devices/system/cpu/cpu0/cpufreq/scaling_available_frequencies"
+    )
+    assert frequencies.split() == ["3000000", "2000000", "1000000"]
+    assert "performance" in vm_1s4c.run(
+        "cat /sys/devices/system/cpu/cpu0/cpufreq/scaling_available_governors"
+    )
+
+
 def test_changed_grub_command_line_takes_effect_on_reboot_and_reset_undoes_it(
     vm_1s4c: LabVm,
 ) -> None:

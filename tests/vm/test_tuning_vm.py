@@ -3,7 +3,9 @@ check mode, drift, the market-hours guard and a link flap.
 
 One 2s4c2t VM (2 sockets x 4 cores x 2 threads, two NUMA nodes, the trading NIC
 on node 1) is tuned once for the module; the tests then read and disturb it in
-order. Wall times and changed counts are printed for the issue notes (pytest -s).
+order. The audit and validators proofs add roles/ptp (ptp4l as the trading NIC's
+grandmaster), so that a stopped ptp4l is drift they must name too. Wall times and
+changed counts are printed for the issue notes (pytest -s).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import pytest
 
 from colotune import cpulist
+from colotune.ptp import pmc
 
 pytestmark = pytest.mark.vm
 
@@ -55,7 +58,7 @@ class Tuned:
     def sh(self, command: str) -> str:
         return str(self.vm.run(command)).strip()
 
-    def play(self, playbook: str, *extra: str, name: str | None = None) -> Run:
+    def play(self, playbook: str, *extra: str, name: str | None = None, ok: bool = True) -> Run:
         argv = [
             PLAYBOOK,
             playbook,
@@ -78,7 +81,7 @@ class Tuned:
             argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800, check=False
         )
         run = Run(time.monotonic() - started, _changed(done.stdout), done.stdout + done.stderr)
-        assert done.returncode == 0, run.output[-6000:]
+        assert (done.returncode == 0) == ok, run.output[-6000:]
         if name:
             self.runs[name] = run
             print(f"\n[tuning] {name}: {run.seconds:.1f} s, changed={run.changed}")
@@ -145,6 +148,8 @@ def test_the_kernel_shows_the_plan_after_the_reboot(tuned: Tuned) -> None:
     assert "[never]" in tuned.sh("cat /sys/kernel/mm/transparent_hugepage/enabled")
     assert tuned.sh("cat /proc/sys/kernel/numa_balancing") == "0"
     assert tuned.sh("tail -n +2 /proc/swaps") == ""
+    governors = tuned.sh("cat /sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_governor | sort -u")
+    assert governors == "performance"  # acpi-cpufreq, from the lab's P-state table
     assert tuned.sh("systemctl is-active colotune-tune.service") == "active"
 
 
@@ -159,10 +164,22 @@ def test_check_diff_on_the_tuned_host_changes_and_reports_nothing(tuned: Tuned) 
     assert "--- before" not in run.output
 
 
+@pytest.fixture(scope="module")
+def with_ptp(tuned: Tuned) -> Tuned:
+    """The tuned VM with roles/ptp applied as well, as site.yml would: ptp4l as the
+    grandmaster of the trading NIC (software timestamping, the lab group's setting; the
+    lab has no grandmaster for a client to follow), which reaches MASTER on its own."""
+    tuned.play("playbooks/ptp.yml", "-e", f"colotune_now={OUTSIDE}", *PTP_VARS, name="ptp")
+    nic = read_plan(tuned)["nic"]
+    _wait_for_port_state(tuned, str(nic), "MASTER")
+    return tuned
+
+
 # The audit and the validators judge the host as the tuning run and the reboot left it,
 # before the tests below move IRQs by hand: the kernel updates an IRQ's effective
 # affinity only when it next fires, and the lab NIC's vectors rarely do.
-def test_audit_and_validators_say_go_on_the_tuned_host(tuned: Tuned, tmp_path: Path) -> None:
+def test_audit_and_validators_say_go_on_the_tuned_host(with_ptp: Tuned, tmp_path: Path) -> None:
+    tuned = with_ptp
     inventory = _audit_inventory(tuned, tmp_path / "inventory")
     rc, host, elapsed = _audit(inventory, tmp_path)
     print(f"\n[audit] tuned 2s4c2t: {elapsed:.1f} s, collector {host['collector_cpu_ms']} ms CPU")
@@ -173,32 +190,41 @@ def test_audit_and_validators_say_go_on_the_tuned_host(tuned: Tuned, tmp_path: P
     assert _validators_failing(inventory, tmp_path / "validators.xml") == set()
 
 
-def test_audit_and_validators_name_exactly_the_drift_injected(tuned: Tuned, tmp_path: Path) -> None:
+def test_audit_and_validators_name_exactly_the_drift_injected(
+    with_ptp: Tuned, tmp_path: Path
+) -> None:
+    tuned = with_ptp
     inventory = _audit_inventory(tuned, tmp_path / "inventory")
     nic = read_plan(tuned)["nic"]
     nic_irq = _tx_irq(tuned, nic)
     tuned.sh(
+        f"echo schedutil > {GOVERNOR.format(cpu=DRIFT_CPU)}; "
         "echo always > /sys/kernel/mm/transparent_hugepage/enabled; "
         f"echo {DRIFT_CPU} > /proc/irq/{nic_irq}/smp_affinity_list; "
-        f"systemd-run --unit=colotune-stray --collect taskset -c {DRIFT_CPU} sleep 3600"
+        f"systemd-run --unit=colotune-stray --collect taskset -c {DRIFT_CPU} sleep 3600; "
+        f"systemctl stop ptp4l@{nic}.service"
     )
     _fire_tx(tuned, nic)  # the kernel moves the IRQ when it next fires
     assert tuned.sh(f"cat /proc/irq/{nic_irq}/effective_affinity_list") == str(DRIFT_CPU)
     try:
         rc, host, _ = _audit(inventory, tmp_path)
         drift = {
+            "TUN-007",  # a CPU's governor
             "TUN-017",  # THP always
             "TUN-011",  # a movable IRQ on an isolated CPU
             "TUN-012",  # a trading NIC IRQ off the plan's IRQ CPUs
             "TUN-024",  # a stray task allowed on an isolated CPU
+            "PTP-001",  # ptp4l stopped
+            "PTP-003",  # so its port answers no management request
         }
         assert host["verdict"] == "no-go"
         assert rc == 2
         assert _failing(host) == drift, host["findings"]
         assert _validators_failing(inventory, tmp_path / "validators.xml") == drift
     finally:
-        tuned.sh("systemctl stop colotune-stray || true")
+        tuned.sh(f"systemctl stop colotune-stray || true; systemctl start ptp4l@{nic}.service")
         tuned.sh(
+            f"echo performance > {GOVERNOR.format(cpu=DRIFT_CPU)}; "
             "echo never > /sys/kernel/mm/transparent_hugepage/enabled; "
             f"echo {read_plan(tuned)['irq_cpus']} > /proc/irq/{nic_irq}/smp_affinity_list"
         )
@@ -209,6 +235,7 @@ def test_drift_is_reported_by_check_and_fixed_by_a_run(tuned: Tuned) -> None:
     state = read_plan(tuned)
     nic_irq = tuned.sh(f"ls /sys/class/net/{state['nic']}/device/msi_irqs | head -1")
     tuned.sh(
+        f"echo schedutil > {GOVERNOR.format(cpu=3)}; "
         "echo always > /sys/kernel/mm/transparent_hugepage/enabled; "
         f"echo 12 > /proc/irq/{nic_irq}/smp_affinity_list; "
         "sysctl -qw kernel.numa_balancing=1; "
@@ -217,6 +244,7 @@ def test_drift_is_reported_by_check_and_fixed_by_a_run(tuned: Tuned) -> None:
     check = tuned.play(
         TUNING, "-e", f"colotune_now={OUTSIDE}", "--check", "--diff", name="check after drift"
     )
+    assert f"TUN-007 {GOVERNOR.format(cpu=3)[1:]} = performance" in check.output
     assert "TUN-017 sys/kernel/mm/transparent_hugepage/enabled = never" in check.output
     assert f"TUN-011 proc/irq/{nic_irq}/smp_affinity_list = {state['irq_cpus']}" in check.output
     assert "TUN-016 proc/sys/kernel/numa_balancing = 0" in check.output
@@ -229,8 +257,14 @@ def test_drift_is_reported_by_check_and_fixed_by_a_run(tuned: Tuned) -> None:
         "(TUN-007)",
         "Record a pending reboot",
     ], check.output[-5000:]
-    fix = tuned.play(TUNING, "-e", f"colotune_now={OUTSIDE}", name="fix drift")
+    # The fix also pins the frequency floor, which this profile leaves unchanged so far.
+    fix = tuned.play(
+        TUNING, "-e", f"colotune_now={OUTSIDE}", "-e", "tuning_min_freq=max", name="fix drift"
+    )
     assert fix.changed >= 2
+    assert tuned.sh(f"cat {GOVERNOR.format(cpu=3)}") == "performance"
+    floors = tuned.sh("cat /sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_min_freq | sort -u")
+    assert floors == tuned.sh("cat /sys/devices/system/cpu/cpu0/cpufreq/scaling_max_freq")
     assert "[never]" in tuned.sh("cat /sys/kernel/mm/transparent_hugepage/enabled")
     assert tuned.sh(f"cat /proc/irq/{nic_irq}/smp_affinity_list") == state["irq_cpus"]
     assert tuned.sh("cat /proc/sys/kernel/numa_balancing") == "0"
@@ -262,6 +296,7 @@ def test_a_link_flap_leaves_irq_affinity_and_coalescing_as_planned(tuned: Tuned)
 
 # -- helpers of the audit and validators proofs -------------------------------------------
 
+GOVERNOR = "/sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_governor"  # acpi-cpufreq (lab)
 AUDIT_TIMEOUT = 120.0  # per host: the collector is a python3 run inside an emulated guest
 DRIFT_CPU = 12  # an isolated CPU of the plan (10-15)
 
@@ -285,14 +320,28 @@ def _fire_tx(tuned: Tuned, nic: str) -> None:
     )
 
 
+PTP_VARS = ("-e", "ptp_role=grandmaster")  # the ptp play's and the audit's host setting
+
+
 def _audit_inventory(tuned: Tuned, folder: Path) -> Path:
     """The repository's inventory plus the VM's generated file in one folder (the audit
-    and testinfra take one inventory). PTP is the ptp role's proof (test_ptp_role_vm);
-    the tuning play alone starts no ptp4l, so the host is audited with PTP off."""
+    and testinfra take one inventory), with the ptp play's setting as a host variable."""
     shutil.copytree(REPO / "inventory", folder)
     shutil.copy(tuned.vm.inventory, folder / "lab.yml")  # over a developer's own, if any
-    (folder / "host_vars" / "lab1.yml").write_text("---\nptp_enabled: false\n")
+    (folder / "host_vars" / "lab1.yml").write_text("---\nptp_role: grandmaster\n")
     return folder
+
+
+def _wait_for_port_state(tuned: Tuned, nic: str, wanted: str, timeout: float = 120.0) -> None:
+    """Poll ptp4l's port state through pmc on the VM until it is `wanted`."""
+    command = " ".join(f"'{a}'" for a in pmc.argv(pmc.uds_address(nic), domain=0))
+    deadline = time.monotonic() + timeout
+    while True:
+        sample = pmc.sample(tuned.sh(f"{command} || true"), 0)
+        if sample.get("port_state") == wanted:
+            return
+        assert time.monotonic() < deadline, (sample, tuned.sh(f"journalctl -u ptp4l@{nic} -n 20"))
+        time.sleep(2)
 
 
 def _audit(inventory: Path, out: Path) -> tuple[int, dict[str, Any], float]:
@@ -352,6 +401,44 @@ def _validators_failing(inventory: Path, junit: Path) -> set[str]:
         if case.find("failure") is not None or case.find("error") is not None:
             failing.add(str(props.get("control")))
     return failing
+
+
+def test_a_boot_loader_colotune_cannot_write_stops_the_play_before_anything_changes(
+    tuned: Tuned,
+) -> None:
+    """A RHEL-like boot (BLS entries, no update-grub): the play stops in its preflight,
+    names the boot loader and how to go on, and changes nothing; with tuning_cmdline: check
+    it runs, leaves GRUB alone and names the plan's arguments."""
+    grub_files = "/etc/default/grub /etc/default/grub.d/colotune.cfg"
+    before = tuned.sh(f"md5sum {grub_files}")
+    thp = "/sys/kernel/mm/transparent_hugepage/enabled"
+    tuned.sh(
+        f"echo always > {thp}; mv /usr/sbin/update-grub /usr/sbin/update-grub.colotune-test; "
+        "mkdir -p /boot/loader/entries; echo 'title test' > /boot/loader/entries/colotune.conf"
+    )
+    try:
+        stopped = tuned.play(TUNING, "-e", f"colotune_now={OUTSIDE}", ok=False)
+        assert "Boot Loader Specification entries (1 in" in stopped.words, stopped.output
+        assert "Nothing was changed" in stopped.words
+        assert "set tuning_cmdline: check" in stopped.words
+        assert "[always]" in tuned.sh(f"cat {thp}")  # the runtime step never ran
+        checked = tuned.play(
+            TUNING,
+            "-e",
+            f"colotune_now={OUTSIDE}",
+            "-e",
+            "tuning_cmdline=check",
+            name="cmdline check",
+        )
+        assert "tuning_cmdline is check: put these on the kernel command line" in checked.words
+        assert "The running kernel: carries them all" in checked.words
+        assert "[never]" in tuned.sh(f"cat {thp}")
+        assert tuned.sh(f"md5sum {grub_files}") == before
+    finally:
+        tuned.sh(
+            "mv /usr/sbin/update-grub.colotune-test /usr/sbin/update-grub; "
+            "rm -rf /boot/loader/entries; echo never > " + thp
+        )
 
 
 # Inside market hours with a new plan: it leaves that plan waiting for a reboot, so it

@@ -38,6 +38,7 @@ class VmSpec:
     accel: str  # "kvm" or "tcg"
     nic_model: str = "e1000e"
     tcg_threads: str = "multi"  # "multi": a host thread per vCPU; "single": one for all
+    acpi_table: Path | None = None  # an extra ACPI table (colotune.lab.acpi: P-states)
 
     @property
     def trade_mac(self) -> str:
@@ -111,6 +112,8 @@ def build_argv(spec: VmSpec, *, qemu: str = QEMU) -> list[str]:
         "-device",
         f"{spec.nic_model},netdev=trade,mac={spec.trade_mac},bus=rp1,romfile=",
     ]
+    if spec.acpi_table is not None:
+        argv += ["-acpitable", f"file={spec.acpi_table}"]
     return argv
 
 

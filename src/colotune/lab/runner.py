@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from colotune.errors import ColotuneError
+from colotune.lab import acpi, paths, presets, qemu
 from colotune.lab import image as image_mod
 from colotune.lab import inventory as inventory_mod
-from colotune.lab import paths, presets, qemu
 
 ENV_ACCEL = "COLOTUNE_LAB_ACCEL"  # "tcg" forces software emulation, "kvm" forces KVM
 KVM_PROBE_TIMEOUT = 25.0
@@ -319,6 +319,7 @@ class Lab:
                 len(os.sched_getaffinity(0)),
                 os.environ.get(qemu.ENV_TCG_THREADS) or None,
             ),
+            acpi_table=acpi.pstates_table(preset.vcpus, self.cache),
         )
         (d / "serial.log").unlink(missing_ok=True)
         argv = qemu.build_argv(spec)

@@ -49,7 +49,8 @@ typedef struct {
 
 static struct {
     opts_t o;
-    uint64_t rng;
+    uint64_t rng;       /* the session's messages: the same seed gives the same messages */
+    uint64_t burst_rng; /* when bursts start: depends on pacing, so kept off the messages' */
     sym_t sym[MAX_SYMBOLS];
     live_t live[LIVE_CAP];
     unsigned nlive;
@@ -71,13 +72,14 @@ static struct {
 static volatile sig_atomic_t stop_flag;
 static void on_stop(int sig) { (void)sig; stop_flag = 1; }
 
-static uint64_t rnd(void)
+static uint64_t xorshift(uint64_t *state)
 {
-    g.rng ^= g.rng << 13;
-    g.rng ^= g.rng >> 7;
-    g.rng ^= g.rng << 17;
-    return g.rng;
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
 }
+static uint64_t rnd(void) { return xorshift(&g.rng); }
 static unsigned rndn(unsigned n) { return (unsigned)(rnd() % n); }
 
 static void usage(void)
@@ -557,6 +559,7 @@ int main(int argc, char **argv)
 {
     parse_args(argc, argv);
     g.rng = g.o.seed * 0x9E3779B97F4A7C15ull | 1;
+    g.burst_rng = g.o.seed * 0xD1B54A32D192ED03ull | 1;
     for (unsigned i = 0; i < g.o.symbols; i++) {
         char name[16];
         if (i < sizeof SYMBOL_NAMES / sizeof *SYMBOL_NAMES)
@@ -641,7 +644,7 @@ int main(int argc, char **argv)
             }
             while (mono_ns() < due && !stop_flag)
                 ;
-            if (g.o.burst && rndn(200) == 0)
+            if (g.o.burst && xorshift(&g.burst_rng) % 200 == 0)
                 burst_left = g.o.burst;
         }
         if (burst_left)

@@ -8,8 +8,10 @@ thread pinned to its own CPU. Prints P50, P99, P99.9, max and tail ratio (P99.9/
   (c) feed send to gateway receive (feedsim's send time carried in the order token,
       gwsim's kernel RX stamp),
 
-then replays a generated session at 10x and 20x speed (loss and achieved message rate) and
-runs decode+book at maximum speed on one core. Never fails on a time: it prints.
+then runs the same live session with t2t --no-warm (no rehearsal of the order path while
+the feed is idle) and prints (b) of both side by side, replays a generated session at 10x
+and 20x speed (loss and achieved message rate) and runs decode+book at maximum speed on one
+core. Never fails on a time: it prints.
 
     sudo .venv/bin/python benchmarks/tick_to_trade.py [--messages N] [--hot-cpu 1] [--hugepages 32]
 """
@@ -56,6 +58,10 @@ def fmt_ns(v: float | None) -> str:
     return f"{v:.0f} ns"
 
 
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a and b else "-"
+
+
 def print_table(rows: list[tuple[str, dict[str, Any]]]) -> None:
     print(f"  {'metric':<36}{'count':>8}{'P50':>11}{'P99':>11}{'P99.9':>11}{'max':>11}{'tail':>7}")
     for name, s in rows:
@@ -94,13 +100,14 @@ def t2t_prefix(args: argparse.Namespace) -> list[str]:
     return ["chrt", "-f", str(args.fifo)] if args.fifo else []
 
 
-def live_run(r: Rig, args: argparse.Namespace) -> dict[str, Any]:
+def live_run(r: Rig, args: argparse.Namespace, *extra: str) -> dict[str, Any]:
     r.gwsim("--cpu", str(args.other_cpu))
     t2t = r.t2t(
         "--exit-on-end",
         *("--cpu", f"t2t-hot={args.hot_cpu}", "--cpu", f"t2t-session={args.other_cpu}"),
         *STRATEGY,
         *LOOSE_RISK,
+        *extra,
         prefix=t2t_prefix(args),
     )
     feed = r.feedsim(
@@ -153,7 +160,14 @@ def replay_run(r: Rig, itch: Path, speed: int, args: argparse.Namespace) -> dict
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--messages", type=int, default=200_000, help="live run length")
+    ap.add_argument(
+        "--messages",
+        type=int,
+        default=1_000_000,
+        help="length of each live run; the generated session is the same every run (feedsim's "
+        "default seed) and the strategy orders about once per 2,000 messages: 1,000,000 give "
+        "519 orders, so P99 rests on the worst 6",
+    )
     ap.add_argument("--rate", type=int, default=50_000, help="messages/s of the live run (1x)")
     ap.add_argument("--replay-messages", type=int, default=1_000_000)
     ap.add_argument("--hot-cpu", type=int, default=1, help="CPU of t2t-hot (default 1)")
@@ -231,6 +245,22 @@ def run(args: argparse.Namespace) -> int:
         results["live"] = {name.strip(): s for name, s in rows}
         results["live_orders"] = st["orders"]
         results["timestamps"] = st["timestamps"]
+
+        # ---- the same session without the order-path rehearsal, side by side
+        cold_dir = tmpd / "live-no-warm"
+        cold_dir.mkdir()
+        with rig(cold_dir) as r:
+            cold = live_run(r, args, "--no-warm")
+        warm_d2o = results["live"]["(b) decode-to-order-built (TSC)"]
+        cold_d2o = hist_summary(cold["t2t"]["latency"]["decode_to_order"])
+        results["live_no_warm"] = {"decode_to_order": cold_d2o}
+        print(
+            "\ndecode-to-order-built with the order path rehearsed while idle (default) and "
+            "without (--no-warm):"
+        )
+        print_table([("rehearsed (default)", warm_d2o), ("--no-warm", cold_d2o)])
+        ratios = (f"{k.upper()} {ratio(cold_d2o[k], warm_d2o[k])}" for k in ("p50", "p99", "p999"))
+        print("  ratio --no-warm / rehearsed:   " + "   ".join(ratios))
 
         # ---- replays at 10x and 20x
         itch = tmpd / "session.itch"

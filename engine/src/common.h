@@ -72,8 +72,27 @@ static inline uint64_t tsc(void)
     __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
     return ((uint64_t)hi << 32) | lo;
 }
+/* The ends of a measured interval (Intel's "How to Benchmark Code Execution Times"): the
+ * CPU executes rdtsc out of order, so a plain read at the start can be taken while earlier
+ * work (the previous message's loads) is still in flight and counted in, and one at the
+ * end before the measured work is done. tsc_begin waits for earlier instructions (lfence
+ * before rdtsc); tsc_end waits for the measured ones (rdtscp) and keeps later ones out. */
+static inline uint64_t tsc_begin(void)
+{
+    uint32_t lo, hi;
+    __asm__ __volatile__("lfence\n\trdtsc" : "=a"(lo), "=d"(hi)::"memory");
+    return ((uint64_t)hi << 32) | lo;
+}
+static inline uint64_t tsc_end(void)
+{
+    uint32_t lo, hi, aux;
+    __asm__ __volatile__("rdtscp\n\tlfence" : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
+    return ((uint64_t)hi << 32) | lo;
+}
 #else
 static inline uint64_t tsc(void) { return mono_ns(); }
+static inline uint64_t tsc_begin(void) { return mono_ns(); }
+static inline uint64_t tsc_end(void) { return mono_ns(); }
 #endif
 
 /* cycles -> ns as (cycles * mult) >> 24 */

@@ -53,6 +53,7 @@ typedef struct {
     uint64_t max_orders; /* order-reference table slots, power of two */
     int cpu[TH_COUNT];
     int exit_on_end;
+    int warm; /* rehearse the order path while the feed is idle (default on) */
     unsigned connect_timeout_ms, heartbeat_ms, bench_passes;
 } opts_t;
 
@@ -87,6 +88,10 @@ static void usage(void)
         "                          order sent as filled (default 10000)\n"
         "  --max-orders-per-sec N  orders allowed per second (default 100)\n"
         "  --kill-file PATH        no order is sent once PATH exists (checked every 10 ms)\n"
+        "Latency:\n"
+        "  --no-warm               do not rehearse the order path while the feed is idle\n"
+        "                          (by default it runs, without effect, on every empty poll\n"
+        "                          so that a rare order finds its code and data in cache)\n"
         "Capacity (pre-allocated):\n"
         "  --max-symbols N         books (default 1024)\n"
         "  --max-levels N          price levels per side per book (default 256)\n"
@@ -174,9 +179,10 @@ static void parse_args(int argc, char **argv)
     O.connect_timeout_ms = 5000;
     O.heartbeat_ms = 1000;
     O.bench_passes = 5;
+    O.warm = 1;
     enum { O_GROUP = 256, O_PORT, O_IFACE, O_EXIT_END, O_GW, O_USER, O_PW, O_SSESS, O_CTO, O_HB,
            O_BUY, O_SELL, O_QTY, O_MAXQTY, O_MAXPOS, O_MAXRATE, O_KILL, O_MAXSYM, O_MAXLVL,
-           O_MAXORD, O_CPU, O_STATS, O_TRACE, O_BENCH, O_PASSES, O_HELP };
+           O_MAXORD, O_CPU, O_STATS, O_TRACE, O_BENCH, O_PASSES, O_NO_WARM, O_HELP };
     static const struct option lo[] = {
         {"group", 1, 0, O_GROUP},
         {"port", 1, 0, O_PORT},
@@ -203,6 +209,7 @@ static void parse_args(int argc, char **argv)
         {"trace", 1, 0, O_TRACE},
         {"bench-file", 1, 0, O_BENCH},
         {"bench-passes", 1, 0, O_PASSES},
+        {"no-warm", 0, 0, O_NO_WARM},
         {"help", 0, 0, O_HELP},
         {0, 0, 0, 0}};
     int c;
@@ -260,6 +267,7 @@ static void parse_args(int argc, char **argv)
         case O_CPU: parse_cpu(optarg); break;
         case O_STATS: O.stats = optarg; break;
         case O_TRACE: O.trace = optarg; break;
+        case O_NO_WARM: O.warm = 0; break;
         case O_BENCH: O.bench_file = optarg; break;
         case O_PASSES: O.bench_passes = (unsigned)opt_u64("--bench-passes", optarg, 1, 1000); break;
         case O_HELP: usage(); exit(0);
@@ -355,6 +363,9 @@ static struct {
     char reject_reason;
     uint8_t ouch_pkt[2 + 1 + OUCH_ENTER_ORDER_LEN];
     uint64_t order_counter;
+    /* books with a strategy rule, for warm_order_path (hot thread only) */
+    book_t *watched[MAX_WATCH];
+    unsigned nwatched, warm_next;
     /* risk; kill and session_up are written rarely by the session thread */
     _Alignas(64) _Atomic int kill;
     uint64_t rate_window_start, rate_count, tsc_per_sec;
@@ -437,6 +448,7 @@ static void books_reset(void)
     for (unsigned i = 0; i < E.nbooks; i++)
         E.books[i].nlev[0] = E.books[i].nlev[1] = 0;
     E.nbooks = 0;
+    E.nwatched = E.warm_next = 0;
     atomic_store(&E.st.symbols, 0);
     atomic_store(&E.st.orders_live, 0);
 }
@@ -444,15 +456,23 @@ static void books_reset(void)
 /* ------------------------------------------------------------------ order table */
 
 /* Identity: exchange order references rise through the day, so live orders sit in a window
- * of consecutive slots (locality for the caches, TLB and hardware prefetcher). */
+ * of consecutive slots (locality for the caches, TLB and hardware prefetcher).
+ * Robin Hood linear probing: an entry never sits farther from its home slot than the one it
+ * would have to pass, so a lookup stops at the first entry closer to home than the probe,
+ * and a deletion shifts back only the displaced entries after it, stopping at the first
+ * entry at home. With plain linear probing the live window is one long cluster and each
+ * deletion scanned it to its end (thousands of slots for the oldest orders). */
 static inline uint64_t ohash(uint64_t ref) { return ref; }
+
+/* How far the entry in slot i sits from its home slot. */
+static inline uint64_t odist(uint64_t i) { return (i - (ohash(E.orders[i].ref) & E.omask)) & E.omask; }
 
 static inline order_t *order_find(uint64_t ref)
 {
     uint64_t i = ohash(ref) & E.omask;
-    for (;;) {
+    for (uint64_t d = 0;; d++) {
         order_t *o = &E.orders[i];
-        if (!o->used)
+        if (!o->used || odist(i) < d)
             return NULL;
         if (o->ref == ref)
             return o;
@@ -460,6 +480,8 @@ static inline order_t *order_find(uint64_t ref)
     }
 }
 
+/* The slot of ref, new or (duplicate reference) existing; NULL when the table is full.
+ * A new entry's fields other than ref are the caller's to fill. */
 static inline order_t *order_insert(uint64_t ref)
 {
     if (UNLIKELY(cnt_get(&E.st.orders_live) >= (E.omask + 1) - (E.omask + 1) / 8)) {
@@ -467,33 +489,46 @@ static inline order_t *order_insert(uint64_t ref)
         return NULL;
     }
     uint64_t i = ohash(ref) & E.omask;
-    while (E.orders[i].used) {
-        if (E.orders[i].ref == ref)
-            return &E.orders[i]; /* duplicate reference: overwrite */
-        i = (i + 1) & E.omask;
+    uint64_t d = 0;
+    for (;; d++, i = (i + 1) & E.omask) {
+        order_t *o = &E.orders[i];
+        if (!o->used)
+            break;
+        if (o->ref == ref)
+            return o; /* duplicate reference: overwrite */
+        if (odist(i) < d)
+            break; /* ref is not in the table; its place is here */
     }
+    order_t *placed = &E.orders[i];
+    order_t carry = *placed; /* the entry ref takes the place of, if any */
+    memset(placed, 0, sizeof *placed);
+    placed->used = 1;
+    placed->ref = ref;
     cnt_inc(&E.st.orders_live);
-    E.orders[i].used = 1;
-    E.orders[i].ref = ref;
-    return &E.orders[i];
+    /* move the displaced entries on, each taking the place of the first closer to home */
+    while (carry.used) {
+        i = (i + 1) & E.omask;
+        d = (i - (ohash(carry.ref) & E.omask)) & E.omask;
+        order_t *o = &E.orders[i];
+        if (!o->used || odist(i) < d) {
+            order_t next = *o;
+            *o = carry;
+            carry = next;
+        }
+    }
+    return placed;
 }
 
-/* Backward-shift deletion keeps linear probing free of tombstones. */
+/* Backward-shift deletion: no tombstones, and lookups keep stopping early. */
 static inline void order_erase(order_t *o)
 {
     uint64_t i = (uint64_t)(o - E.orders);
-    uint64_t j = i;
     for (;;) {
-        j = (j + 1) & E.omask;
-        order_t *n = &E.orders[j];
-        if (!n->used)
+        uint64_t j = (i + 1) & E.omask;
+        if (!E.orders[j].used || odist(j) == 0)
             break;
-        uint64_t h = ohash(n->ref) & E.omask;
-        /* can n move to i? only if its home h is not cyclically in (i, j] */
-        if ((j > i && (h <= i || h > j)) || (j < i && (h <= i && h > j))) {
-            E.orders[i] = *n;
-            i = j;
-        }
+        E.orders[i] = E.orders[j];
+        i = j;
     }
     E.orders[i].used = 0;
     cnt_add(&E.st.orders_live, (uint64_t)-1);
@@ -522,6 +557,8 @@ static book_t *book_for(uint16_t locate, const uint8_t *stock)
     for (unsigned w = 0; w < O.nwatch; w++)
         if (!memcmp(O.watch[w].stock, stock, 8))
             bk->watch[O.watch[w].side == 'B' ? 0 : 1] = (int16_t)w;
+    if ((bk->watch[0] >= 0 || bk->watch[1] >= 0) && E.nwatched < MAX_WATCH)
+        E.watched[E.nwatched++] = bk;
     cnt_inc(&E.st.symbols);
     return bk;
 }
@@ -720,8 +757,13 @@ static int gw_send(const uint8_t *p, size_t n, int is_order)
     return ok;
 }
 
-/* Strategy, risk, encode and send for one top-of-book change. t0: decode start. */
-static void decide(book_t *bk, int s, const uint8_t *m, uint64_t t0, uint64_t t2)
+/* Strategy, risk, encode and send for one top-of-book change. t0: decode start.
+ * dry: a rehearsal for warm_order_path: the same instructions and cache lines as an order
+ * that passes risk, with no effect: nothing counted, recorded, reset or sent (the encoded
+ * fields of the order packet are rewritten by every real order). Not inlined, so the
+ * rehearsal and the real order run the same copy of the code. */
+static __attribute__((noinline)) void decide(book_t *bk, int s, const uint8_t *m, uint64_t t0,
+                                             uint64_t t2, int dry)
 {
     int w = bk->watch[s == 1 ? 0 : 1]; /* ask changes feed buy rules, bid changes sell rules */
     unsigned n = bk->nlev[s];
@@ -731,56 +773,63 @@ static void decide(book_t *bk, int s, const uint8_t *m, uint64_t t0, uint64_t t2
     const watch_t *wt = &O.watch[w];
     int fire = wt->side == 'B' ? top <= wt->limit : top >= wt->limit;
     uint64_t t3 = tsc();
-    if (!fire) {
+    if (!fire && !dry) {
         hist_add(&E.h_decision, tsc_to_ns(&E.cal, t3 - t2));
         return;
     }
-    cnt_inc(&E.st.signals);
+    if (!dry)
+        cnt_inc(&E.st.signals);
     /* pre-trade risk */
     uint32_t qty = O.order_qty;
     int64_t signed_qty = wt->side == 'B' ? (int64_t)qty : -(int64_t)qty;
     int64_t newpos = bk->position + signed_qty;
     if (newpos < 0)
         newpos = -newpos;
-    int reject = 0;
-    if (UNLIKELY(atomic_load_explicit(&E.kill, memory_order_relaxed))) {
-        cnt_inc(&E.st.rj_kill);
-        reject = 1;
-    } else if (UNLIKELY(!atomic_load_explicit(&E.session_up, memory_order_relaxed))) {
-        cnt_inc(&E.st.rj_session);
-        reject = 1;
-    } else if (qty > O.max_order_qty) {
-        cnt_inc(&E.st.rj_size);
-        reject = 1;
-    } else if (newpos > O.max_position) {
-        cnt_inc(&E.st.rj_position);
-        reject = 1;
-    } else {
+    counter_t *rejected = NULL;
+    if (UNLIKELY(atomic_load_explicit(&E.kill, memory_order_relaxed)))
+        rejected = &E.st.rj_kill;
+    else if (UNLIKELY(!atomic_load_explicit(&E.session_up, memory_order_relaxed)))
+        rejected = &E.st.rj_session;
+    else if (qty > O.max_order_qty)
+        rejected = &E.st.rj_size;
+    else if (newpos > O.max_position)
+        rejected = &E.st.rj_position;
+    else {
+        uint64_t count = E.rate_count;
         if (t3 - E.rate_window_start >= E.tsc_per_sec) {
-            E.rate_window_start = t3;
-            E.rate_count = 0;
+            if (!dry)
+                E.rate_window_start = t3;
+            count = 0;
         }
-        if (E.rate_count >= O.max_orders_per_sec) {
-            cnt_inc(&E.st.rj_rate);
-            reject = 1;
-        }
+        if (count >= O.max_orders_per_sec)
+            rejected = &E.st.rj_rate;
+        else if (!dry)
+            E.rate_count = count;
     }
     uint64_t t4 = tsc();
-    if (reject) {
+    if (dry && rejected)
+        rejected = NULL; /* rehearse the encode that a passing order would run */
+    if (rejected) {
+        cnt_inc(rejected);
         hist_add(&E.h_decision, tsc_to_ns(&E.cal, t3 - t2));
         hist_add(&E.h_risk, tsc_to_ns(&E.cal, t4 - t3));
         return;
     }
-    cnt_inc(&E.st.risk_ok);
-    E.rate_count++;
+    if (!dry) {
+        cnt_inc(&E.st.risk_ok);
+        E.rate_count++;
+    }
     /* encode OUCH 4.2 Enter Order */
     uint8_t *o = E.ouch_pkt + 3;
-    token_encode(o + 1, rd48(m + ITCH_OFF_TS), E.order_counter++);
+    token_encode(o + 1, rd48(m + ITCH_OFF_TS), E.order_counter);
     o[15] = wt->side;
     wr32(o + 16, qty);
     memcpy(o + 20, bk->stock, 8);
     wr32(o + 28, top);
-    uint64_t t5 = tsc();
+    uint64_t t5 = tsc_end();
+    if (dry)
+        return;
+    E.order_counter++;
     int ok = gw_send(E.ouch_pkt, sizeof E.ouch_pkt, 1);
     /* stage times are recorded after the send, off the critical path */
     hist_add(&E.h_decision, tsc_to_ns(&E.cal, t3 - t2));
@@ -807,19 +856,44 @@ static void decide(book_t *bk, int s, const uint8_t *m, uint64_t t0, uint64_t t2
     }
 }
 
+/* Rehearse the order path of one watched book (round robin) while the feed is idle: orders
+ * are rare (one per 2,000 messages in the benchmark), so without it their code and data are
+ * cold in the caches when a signal comes, and the order pays the misses. See decide(). */
+static void warm_order_path(void)
+{
+    static const uint8_t quiet_msg[ITCH_OFF_TS + 6];
+    if (!E.nwatched)
+        return;
+    book_t *bk = E.watched[E.warm_next++ % E.nwatched];
+    uint64_t now = tsc();
+    if (bk->watch[0] >= 0)
+        decide(bk, 1, quiet_msg, now, now, 1);
+    if (bk->watch[1] >= 0)
+        decide(bk, 0, quiet_msg, now, now, 1);
+    __builtin_prefetch(&E.st.signals, 1);
+    __builtin_prefetch(&E.h_d2o, 1);
+}
+
 /* ------------------------------------------------------------------ decode */
 
 /* Start loading the order-table slot a later message will need (hides a cache miss). */
+static inline void order_prefetch(uint64_t ref)
+{
+    uint64_t i = ohash(ref) & E.omask;
+    __builtin_prefetch(&E.orders[i], 1);
+    __builtin_prefetch(&E.orders[(i + 1) & E.omask], 1); /* a deletion looks at the next slot */
+}
+
 static inline void itch_prefetch(const uint8_t *m)
 {
     switch (m[0]) {
-    case 'U': __builtin_prefetch(&E.orders[ohash(rd64(m + 19)) & E.omask], 1); /* fall through */
+    case 'U': order_prefetch(rd64(m + 19)); /* fall through */
     case 'A':
     case 'F':
     case 'E':
     case 'C':
     case 'X':
-    case 'D': __builtin_prefetch(&E.orders[ohash(rd64(m + 11)) & E.omask], 1); break;
+    case 'D': order_prefetch(rd64(m + 11)); break;
     default: break;
     }
 }
@@ -827,7 +901,7 @@ static inline void itch_prefetch(const uint8_t *m)
 /* One ITCH message of length len. timing: record stage times and run the strategy. */
 static inline void itch_msg(const uint8_t *m, unsigned len, int timing)
 {
-    uint64_t t0 = timing ? tsc() : 0;
+    uint64_t t0 = timing ? tsc_begin() : 0;
     uint8_t type = m[0];
     unsigned want = itch_len(type);
     if (UNLIKELY(want == 0)) {
@@ -933,7 +1007,7 @@ static inline void itch_msg(const uint8_t *m, unsigned len, int timing)
         uint32_t top = n ? bk->lev[s][n - 1].price : 0;
         uint64_t q = n ? bk->lev[s][n - 1].qty : 0;
         if (top != top_before || q != qty_before)
-            decide(bk, s, m, t0, t2);
+            decide(bk, s, m, t0, t2, 0);
     }
     hist_add(&E.h_decode, tsc_to_ns(&E.cal, t1 - t0));
     hist_add(&E.h_book, tsc_to_ns(&E.cal, t2 - t1));
@@ -947,6 +1021,22 @@ static void note_gap(uint64_t from, uint64_t to)
         E.gaps[E.ngaps][0] = from;
         E.gaps[E.ngaps][1] = to;
         E.ngaps++;
+    }
+}
+
+/* Start loading the order-table slots the packet's first messages will touch. Called as
+ * soon as the packet is in, so the loads overlap the timestamp bookkeeping before decode. */
+static void mold_prefetch(const uint8_t *p, size_t len)
+{
+    if (len < MOLD_HDR)
+        return;
+    uint16_t count = rd16(p + 18);
+    for (size_t o = MOLD_HDR, k = 0; k < count && k < 32 && o + 2 + 19 <= len; k++) {
+        unsigned ml = rd16(p + o);
+        if (ml < 19 || o + 2 + ml > len)
+            break;
+        itch_prefetch(p + o + 2);
+        o += 2 + ml;
     }
 }
 
@@ -992,14 +1082,6 @@ static void mold_packet(const uint8_t *p, size_t len)
         } else {
             skip = E.expected - seq;
         }
-    }
-    /* start loading the order-table slots this packet will touch */
-    for (size_t o = MOLD_HDR, k = 0; k < count && k < 32 && o + 2 + 19 <= len; k++) {
-        unsigned ml = rd16(p + o);
-        if (ml < 19 || o + 2 + ml > len)
-            break;
-        itch_prefetch(p + o + 2);
-        o += 2 + ml;
     }
     size_t off = MOLD_HDR;
     for (uint16_t i = 0; i < count; i++) {
@@ -1057,12 +1139,12 @@ static void *hot_main(void *arg)
         if (n < 0) {
             if (errno != EAGAIN && errno != EINTR)
                 cnt_inc(&E.st.recv_errors);
-            /* idle: keep the order path's cache lines warm */
-            for (size_t i = 0; i < sizeof E.ouch_pkt; i += 32)
-                __builtin_prefetch(&E.ouch_pkt[i], 1);
-            __builtin_prefetch(&E.rate_window_start, 1);
+            if (O.warm)
+                warm_order_path();
             continue;
         }
+        if (!(mh.msg_flags & MSG_TRUNC))
+            mold_prefetch(E.rxbuf, (size_t)n);
         E.cur_rx_sw = E.cur_rx_hw = 0;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPING) {
@@ -1172,8 +1254,9 @@ static void write_stats(const char *path)
             cnt_get(&S->symbols), cnt_get(&S->orders_live), cnt_get(&S->unknown_ref),
             cnt_get(&S->table_full), cnt_get(&S->level_overflow), cnt_get(&S->level_missing),
             cnt_get(&S->symbols_overflow));
-    fprintf(f, "  \"strategy\": {\"rules\": %u, \"signals\": %" PRIu64 "},\n", O.nwatch,
-            cnt_get(&S->signals));
+    fprintf(f, "  \"strategy\": {\"rules\": %u, \"signals\": %" PRIu64
+               ", \"order_path_rehearsed\": %s},\n",
+            O.nwatch, cnt_get(&S->signals), O.warm ? "true" : "false");
     fprintf(f, "  \"risk\": {\"passed\": %" PRIu64 ", \"rejected\": {\"order_size\": %" PRIu64
                ", \"position\": %" PRIu64 ", \"rate\": %" PRIu64 ", \"kill_switch\": %" PRIu64
                ", \"session_down\": %" PRIu64 "}, \"kill_switch_active\": %s},\n",

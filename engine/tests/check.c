@@ -24,6 +24,20 @@ static uint64_t next_rand(void)
     return rng;
 }
 
+/* The Robin Hood invariant lookups and deletions stop early on: an entry away from home
+ * follows an entry at most one step closer to its own home. */
+static void check_robin_hood(void)
+{
+    for (uint64_t i = 0; i <= E.omask; i++) {
+        if (!E.orders[i].used || odist(i) == 0)
+            continue;
+        uint64_t prev = (i - 1) & E.omask;
+        CHECK(E.orders[prev].used && odist(prev) + 1 >= odist(i),
+              "slot %" PRIu64 " (%" PRIu64 " from home) follows slot %" PRIu64 " (%" PRIu64
+              " from home)", i, odist(i), prev, E.orders[prev].used ? odist(prev) : 0);
+    }
+}
+
 /* Random inserts and erases against a plain array; every live reference must be found with
  * its data, every erased one must be gone, whatever the probing and backward shifts did. */
 static void check_order_table(int sequential)
@@ -60,11 +74,13 @@ static void check_order_table(int sequential)
             refs[i] = refs[--live];
             shares[i] = shares[live];
         }
-        if (step % 10000 == 0)
+        if (step % 10000 == 0) {
             for (unsigned i = 0; i < live; i++) {
                 order_t *o = order_find(refs[i]);
                 CHECK(o && o->shares == shares[i], "live %" PRIu64 " lost", refs[i]);
             }
+            check_robin_hood();
+        }
     }
     CHECK(cnt_get(&E.st.orders_live) == live, "orders_live %" PRIu64 " != %u",
           cnt_get(&E.st.orders_live), live);
@@ -162,6 +178,80 @@ static void check_itch_lengths(void)
     CHECK(strlen(ITCH_TYPES) == sizeof spec / sizeof *spec, "ITCH_TYPES lists every type");
 }
 
+static void snapshot(uint64_t *v)
+{
+    v[0] = E.order_counter;
+    v[1] = E.rate_count;
+    v[2] = E.rate_window_start;
+    v[3] = E.bytes_sent;
+    v[4] = atomic_load(&E.ring_pub);
+    v[5] = cnt_get(&E.h_d2o.count) + cnt_get(&E.h_decision.count) + cnt_get(&E.h_risk.count) +
+           cnt_get(&E.h_encode.count);
+}
+
+/* The idle rehearsal of the order path runs the encode (the packet's fields change) but
+ * counts, records, sends and resets nothing; the next real order is the first. */
+static void check_order_path_rehearsal(void)
+{
+    books_reset();
+    memset(&O.watch[0], 0, sizeof O.watch[0]);
+    stock8("TEST", O.watch[0].stock);
+    O.watch[0].side = 'B';
+    O.watch[0].limit = 2000;
+    O.nwatch = 1;
+    O.order_qty = 100;
+    O.max_order_qty = 1000;
+    O.max_position = 10000;
+    O.max_orders_per_sec = 100;
+    E.cal.mult = 1u << 24;
+    E.tsc_per_sec = 1000000000ull;
+    ouch_template();
+    warm_order_path(); /* no watched book yet: nothing to do */
+    uint8_t stock[8];
+    stock8("TEST", stock);
+    book_t *bk = book_for(9, stock);
+    level_add(bk, 1, 1500, 300); /* best ask 0.1500, under the buy limit */
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair: %s", strerror(errno));
+    E.tfd = sv[0];
+    atomic_store(&E.session_up, 1);
+    static stats_t st_before;
+    uint64_t before[6], after[6];
+    memcpy(&st_before, &E.st, sizeof st_before);
+    snapshot(before);
+    for (int k = 0; k < 1000; k++)
+        warm_order_path();
+    atomic_store(&E.kill, 1); /* a rehearsal would be rejected: still nothing counted */
+    warm_order_path();
+    atomic_store(&E.kill, 0);
+    snapshot(after);
+    CHECK(memcmp(&st_before, &E.st, sizeof st_before) == 0, "the rehearsal changed a counter");
+    CHECK(memcmp(before, after, sizeof before) == 0, "the rehearsal changed the order state");
+    CHECK(bk->position == 0, "position %" PRId64, bk->position);
+    const uint8_t *o = E.ouch_pkt + 3;
+    CHECK(o[15] == 'B' && memcmp(o + 20, stock, 8) == 0 && rd32(o + 28) == 1500,
+          "the rehearsal did not encode the order");
+    uint8_t buf[256];
+    CHECK(recv(sv[1], buf, sizeof buf, MSG_DONTWAIT) < 0 && errno == EAGAIN,
+          "the rehearsal sent bytes");
+    /* a real signal: sent, counted, the first order's token */
+    uint8_t msg[ITCH_OFF_TS + 6] = {0};
+    uint64_t now = tsc();
+    decide(bk, 1, msg, now, now, 0);
+    ssize_t n = recv(sv[1], buf, sizeof buf, MSG_DONTWAIT);
+    CHECK(n == (ssize_t)sizeof E.ouch_pkt, "order of %zd bytes", n);
+    CHECK(n > 0 && buf[3] == 'O' && buf[3 + 13] == '0' && buf[3 + 14] == '0',
+          "first order's token does not end in 00");
+    CHECK(cnt_get(&E.st.sent) == 1 && cnt_get(&E.st.signals) == 1 && E.rate_count == 1 &&
+              bk->position == 100 && E.order_counter == 1,
+          "real order: sent %" PRIu64 " signals %" PRIu64 " rate %" PRIu64 " position %" PRId64,
+          cnt_get(&E.st.sent), cnt_get(&E.st.signals), E.rate_count, bk->position);
+    close(sv[0]);
+    close(sv[1]);
+    E.tfd = -1;
+    O.nwatch = 0;
+}
+
 int main(void)
 {
     prog_name = "check";
@@ -173,6 +263,7 @@ int main(void)
     check_order_table(1);
     check_order_table(0);
     check_levels();
+    check_order_path_rehearsal();
     check_histogram();
     check_token();
     check_itch_lengths();

@@ -94,6 +94,28 @@ def test_orders_reach_the_gateway_and_stats_hold_histograms(engine: Rig) -> None
     assert stats["threads"]["t2t-session"]["tid"] > 0
 
 
+def test_the_order_path_rehearsal_changes_no_decision(tmp_path: Path, bindir: Path) -> None:
+    """The same session with the idle rehearsal of the order path (default) and without
+    (--no-warm): the same orders, in the same order, with the same order counters."""
+    orders: dict[bool, list[tuple[Any, ...]]] = {}
+    for rehearsed, extra in ((True, []), (False, ["--no-warm"])):
+        workdir = tmp_path / ("rehearsed" if rehearsed else "no-warm")
+        workdir.mkdir()
+        with rig(workdir, bindir) as r:
+            r.gwsim()
+            r.t2t("--exit-on-end", *STRATEGY, *LOOSE_RISK, *extra)
+            r.feedsim("--messages", "20000", "--speed", "1", "--rate", "100000")
+            stats, gw = finish(r)
+            assert stats["strategy"]["order_path_rehearsed"] is rehearsed
+            assert stats["orders"]["sent"] == gw["orders"] == stats["strategy"]["signals"]
+            log = [json.loads(line) for line in r.path("gwsim.log").read_text().splitlines()]
+            orders[rehearsed] = [
+                (o["stock"], o["side"], o["price"], o["shares"], o["token"][-2:]) for o in log
+            ]
+    assert len(orders[True]) > 10
+    assert orders[True] == orders[False]
+
+
 def test_sequence_gaps_are_counted(engine: Rig) -> None:
     engine.gwsim()
     engine.t2t("--exit-on-end")

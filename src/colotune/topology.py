@@ -538,43 +538,29 @@ def record(out: Path, *, root: Path | str = "/", note: str = "") -> Topology:
 def _write_tarball(partial: Path, meta: dict[str, Any], tree: dict[str, Any]) -> None:
     import tarfile
 
+    def entry(rel: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(rel)
+        info.type, info.mode, info.size = kind, mode, size
+        return info
+
+    def add_file(tar: tarfile.TarFile, rel: str, text: str) -> None:
+        data = text.encode()
+        tar.addfile(entry(rel, tarfile.REGTYPE, 0o644, len(data)), io.BytesIO(data))
+
     with tarfile.open(partial, "w:gz") as tar:
-        _add_bytes(tar, META_FILE, json.dumps(meta, indent=2).encode())
-        added: set[str] = set()
-        for rel in sorted(
-            set(tree["dirs"]) | {os.path.dirname(p) for p in [*tree["files"], *tree["links"]]}
-        ):
-            _add_dirs(tar, rel, added)
+        add_file(tar, META_FILE, json.dumps(meta, indent=2))  # first: what this tarball is
+        dirs: set[str] = set()
+        for rel in [*tree["dirs"], *map(os.path.dirname, [*tree["files"], *tree["links"]])]:
+            parts = [p for p in rel.split("/") if p and p != "."]
+            dirs.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+        for rel in sorted(dirs):  # parents sort before their children
+            tar.addfile(entry(rel, tarfile.DIRTYPE, 0o755))
         for rel, target in sorted(tree["links"].items()):
-            info = tarfile.TarInfo(rel)
-            info.type = tarfile.SYMTYPE
+            info = entry(rel, tarfile.SYMTYPE, 0o644)
             info.linkname = target
             tar.addfile(info)
         for rel, text in sorted(tree["files"].items()):
-            _add_bytes(tar, rel, text.encode())
-
-
-def _add_bytes(tar: tarfile.TarFile, rel: str, data: bytes) -> None:
-    import tarfile
-
-    info = tarfile.TarInfo(rel)
-    info.size = len(data)
-    info.mode = 0o644
-    tar.addfile(info, io.BytesIO(data))
-
-
-def _add_dirs(tar: tarfile.TarFile, rel: str, added: set[str]) -> None:
-    import tarfile
-
-    parts = [p for p in rel.split("/") if p and p != "."]
-    for i in range(1, len(parts) + 1):
-        path = "/".join(parts[:i])
-        if path not in added:
-            added.add(path)
-            info = tarfile.TarInfo(path)
-            info.type = tarfile.DIRTYPE
-            info.mode = 0o755
-            tar.addfile(info)
+            add_file(tar, rel, text)
 
 
 @contextmanager

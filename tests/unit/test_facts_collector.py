@@ -151,6 +151,7 @@ def test_collector_rejects_unknown_options(tmp_path: Path) -> None:
 
 def test_collector_command_is_one_shell_command(tmp_path: Path) -> None:
     command = collector_command(["--watch-cpus", "0"])
+    assert command.startswith("python3 -S -c ")  # no site: its imports cost host CPU
     assert len(command) < 64 * 1024  # fits one argument of an SSH exec request comfortably
     done = subprocess.run(
         ["sh", "-c", command], capture_output=True, text=True, cwd=tmp_path, check=True

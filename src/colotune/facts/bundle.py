@@ -86,10 +86,15 @@ def _load(name, source):
 STDIN_RUNNER = 'import sys;exec(compile(sys.stdin.read(),"<colotune collector>","exec"))'
 
 
+def _python_c(python: str, program: str, args: list[str] | None) -> str:
+    """`python -S -c program args` as one shell command (-S: no site, its imports cost)."""
+    words = ["-S", "-c", program, *(args or [])]
+    return " ".join([python, *(shlex.quote(w) for w in words)])
+
+
 def stdin_command(args: list[str] | None = None, *, python: str = "python3") -> str:
     """The shell command that runs the collector program fed on its stdin, with `args`."""
-    words = ["-S", "-c", STDIN_RUNNER, *(args or [])]
-    return " ".join([python, *(shlex.quote(w) for w in words)])
+    return _python_c(python, STDIN_RUNNER, args)
 
 
 @cache
@@ -103,9 +108,8 @@ def collector_script() -> str:
     return "".join(parts)
 
 
-def collector_command(args: list[str] | None = None, *, python: str = "python3 -S") -> str:
+def collector_command(args: list[str] | None = None, *, python: str = "python3") -> str:
     """One shell command that runs the collector (compressed program inline) with `args`."""
     packed = base64.b64encode(zlib.compress(collector_script().encode(), 9)).decode()
     loader = f"import zlib,base64;exec(zlib.decompress(base64.b64decode('{packed}')))"
-    words = ["-c", loader, *(args or [])]
-    return " ".join([python, *(shlex.quote(w) for w in words)])
+    return _python_c(python, loader, args)

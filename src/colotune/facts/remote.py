@@ -143,7 +143,7 @@ def collect(host_vars: dict[str, Any], *, timeout: float = 30.0, **options: Any)
     Raises CollectError when the host cannot be read within `timeout` seconds.
     """
     conn = connection(host_vars)
-    python = f"sudo -n {conn.python} -S" if conn.become else f"{conn.python} -S"
+    python = f"sudo -n {conn.python}" if conn.become else conn.python
     command = collector_command(collector_args(**options), python=python)
     argv = [*ssh_argv(conn, timeout=timeout), command]
     try:

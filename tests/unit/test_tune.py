@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import errno
 import importlib.util
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -314,3 +318,56 @@ def test_a_boot_loader_colotune_cannot_write_is_named_before_anything_changes(
     assert said in problem
     assert "Nothing was changed" in problem
     assert "tuning_cmdline: check" in problem
+
+
+def run_grub_module(tmp_path: Path, path_dirs: list[Path], **args: Any) -> dict[str, Any]:
+    """colotune_grub run as Ansible runs a module: its arguments as JSON on the command line."""
+    params = tmp_path / "args.json"
+    params.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    done = subprocess.run(
+        [sys.executable, str(REPO / "roles/tuning/library/colotune_grub.py"), str(params)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": os.pathsep.join(map(str, path_dirs))},
+        check=False,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+@pytest.mark.parametrize("has_update_grub", [True, False])
+def test_the_boot_loader_probe_reads_and_writes_no_grub_file(
+    tmp_path: Path, has_update_grub: bool
+) -> None:
+    system_tool = [
+        d for d in ("/sbin", "/usr/sbin", "/usr/local/sbin") if Path(d, "update-grub").exists()
+    ]
+    if system_tool and not has_update_grub:  # the module also looks there, whatever PATH says
+        pytest.skip(f"this machine has update-grub in {system_tool[0]}")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    if has_update_grub:  # only looked up, never run, by the probe
+        tool = bindir / "update-grub"
+        tool.write_text("#!/bin/sh\nexit 1\n")
+        tool.chmod(0o755)
+    grub_default = tmp_path / "grub"
+    grub_default.write_text('GRUB_CMDLINE_LINUX="isolcpus=1"\n')  # a real run would strip it
+    dropin = tmp_path / "grub.d" / "colotune.cfg"
+    result = run_grub_module(
+        tmp_path,
+        [bindir, Path(sys.executable).parent],
+        args=["isolcpus=2-3"],
+        owned_keys=["isolcpus"],
+        probe=True,
+        grub_default=str(grub_default),
+        dropin=str(dropin),
+    )
+    assert grub_default.read_text() == 'GRUB_CMDLINE_LINUX="isolcpus=1"\n'
+    assert not dropin.parent.exists()
+    assert not result.get("changed")
+    if has_update_grub:
+        assert not result.get("failed")
+        assert "diff" not in result
+    else:
+        assert result["failed"] is True
+        assert "has no update-grub in PATH" in result["msg"]

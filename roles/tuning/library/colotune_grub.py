@@ -38,6 +38,11 @@ options:
     description: colotune's drop-in.
     type: path
     default: /etc/default/grub.d/colotune.cfg
+  probe:
+    description: Only say whether colotune can drive this host's boot loader (fails when it
+      cannot, naming why); no GRUB file is read and nothing is written.
+    type: bool
+    default: false
 """
 
 import glob
@@ -94,6 +99,7 @@ def main() -> None:
             },
             "grub_default": {"type": "path", "default": "/etc/default/grub"},
             "dropin": {"type": "path", "default": "/etc/default/grub.d/colotune.cfg"},
+            "probe": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -103,6 +109,8 @@ def main() -> None:
     )
     if problem:  # before anything is written
         module.fail_json(msg=problem)
+    if params["probe"]:
+        module.exit_json(changed=False, msg="update-grub found: colotune can drive GRUB here")
     owned = set(params["owned_keys"])
     header = "# Managed by colotune (roles/tuning): the plan's kernel arguments.\n"
     wanted = {

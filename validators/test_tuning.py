@@ -152,6 +152,12 @@ def test_vm_statistics_interval_relaxed(verify: Callable[[], None]) -> None:
     verify()
 
 
+@pytest.mark.control("TUN-028")
+def test_rt_throttling_off(verify: Callable[[], None]) -> None:
+    """RT throttling off (kernel.sched_rt_runtime_us=-1)."""
+    verify()
+
+
 @pytest.mark.control("TUN-023")
 def test_unbound_workqueues_on_housekeeping_cpus(verify: Callable[[], None]) -> None:
     """Unbound workqueues on housekeeping CPUs."""

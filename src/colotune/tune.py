@@ -182,6 +182,7 @@ SYSCTL_CONTROLS = {
     "kernel.timer_migration": "TUN-021",
     "vm.stat_interval": "TUN-022",
     "vm.swappiness": "TUN-019",
+    "kernel.sched_rt_runtime_us": "TUN-028",
 }
 
 

@@ -95,6 +95,7 @@ def tuned(p: Plan | None = None) -> dict[str, Any]:
         "proc/sys/kernel/nmi_watchdog": "0\n",
         "proc/sys/kernel/soft_watchdog": "0\n",
         "proc/sys/vm/stat_interval": "10\n",
+        "proc/sys/kernel/sched_rt_runtime_us": "-1\n",
         "sys/kernel/mm/transparent_hugepage/enabled": "always madvise [never]\n",
         "sys/kernel/mm/ksm/run": "0\n",
         "sys/devices/virtual/workqueue/cpumask": format(

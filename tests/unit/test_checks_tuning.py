@@ -278,6 +278,21 @@ CASES: list[tuple[str, Callable[[Raw], None], dict[str, Any], str, str]] = [
     ("TUN-016", _nothing, {}, "pass", "is 0"),
     ("TUN-016", _set("proc/sys/kernel/numa_balancing", "1\n"), {}, "fail", "numa_balancing=0"),
     ("TUN-016", _set("proc/sys/kernel/numa_balancing", None), {}, "not_applicable", "no kernel"),
+    ("TUN-028", _nothing, {}, "pass", "is -1"),
+    (
+        "TUN-028",
+        _set("proc/sys/kernel/sched_rt_runtime_us", "950000\n"),
+        {},
+        "fail",
+        "sched_rt_runtime_us=-1",
+    ),
+    (
+        "TUN-028",
+        _set("proc/sys/kernel/sched_rt_runtime_us", None),
+        {},
+        "not_applicable",
+        "no kernel.sched_rt_runtime_us",
+    ),
     ("TUN-017", _nothing, {}, "pass", "off"),
     (
         "TUN-017",

@@ -107,6 +107,17 @@ def test_the_plans_own_pages_set_the_default_need(snapshot: dict[str, Any]) -> N
     assert found["TUN-006"].status == ("pass" if int(free) >= 1 else "fail")
 
 
+def test_sched_fifo_needs_rt_throttling_off(snapshot: dict[str, Any]) -> None:
+    runtime = Path("/proc/sys/kernel/sched_rt_runtime_us").read_text().strip()
+    view = plan(kernel_isolated(), {})
+    fifo = by_id(preflight.evaluate(view, config(sched_priority=50), snapshot))["TUN-028"]
+    assert fifo.status == ("pass" if runtime == "-1" else "fail")
+    assert (fifo.expected, fifo.actual) == ("-1", runtime)
+    plain = by_id(preflight.evaluate(view, config(), snapshot))["TUN-028"]
+    assert plain.status == "not_applicable"
+    assert "sched_priority" in plain.message
+
+
 def test_without_pydantic_preflight_fails_and_says_why() -> None:
     code = (
         "import sys, json\n"

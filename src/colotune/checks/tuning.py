@@ -716,6 +716,17 @@ def stat_interval(ctx: Context) -> Outcome:
 
 
 @control(
+    "TUN-028",
+    "RT throttling off (kernel.sched_rt_runtime_us=-1)",
+    guards="a busy-polling SCHED_FIFO engine thread stopped for 50 ms of every second",
+    risk="live",
+    role_tag="tuning_sysctl",
+)
+def rt_throttling(ctx: Context) -> Outcome:
+    return _sysctl(ctx, "kernel.sched_rt_runtime_us", "-1", "built without RT scheduling")
+
+
+@control(
     "TUN-023",
     "Unbound workqueues on housekeeping CPUs",
     guards="kworker items running on trading cores",

@@ -9,6 +9,8 @@ runs the audit's controls on it (colotune.checks), so that the launcher and
   TUN-006  1 GiB hugepages per NUMA node as planned
   PTP-003  PTP port state SLAVE, never FAULTY          (when ptp_enabled)
   PTP-005  offset from the master within the limit     (when ptp_enabled)
+  TUN-028  RT throttling off                            (when sched_priority is set: the
+           kernel would stop the busy-polling SCHED_FIFO threads 50 ms every second)
 
 Three facts only the launcher asks about are judged here, on the same snapshot:
 
@@ -31,6 +33,7 @@ from typing import Any
 from colotune.launcher.config import PlanView, TraderConfig
 
 CONTROLS = ("TUN-002", "TUN-006", "PTP-003", "PTP-005")
+FIFO_CONTROLS = ("TUN-028",)  # only when the planned threads run under SCHED_FIFO
 PAGE_1G = "hugepages-1048576kB"
 
 
@@ -105,9 +108,14 @@ def _controls(plan: PlanView, config: TraderConfig, snapshot: dict[str, Any]) ->
             )
         ]
     found = []
-    for control in CONTROLS:
+    for control in (*CONTROLS, *FIFO_CONTROLS) if config.sched_priority else CONTROLS:
         result = checks.run(control, model, snapshot, profile)
         found.append(Finding(**{k: v for k, v in result.to_dict().items() if k != "notes"}))
+    if not config.sched_priority:
+        found += [
+            Finding(c, "not_applicable", "-", "-", "not applicable: no SCHED_FIFO (sched_priority)")
+            for c in FIFO_CONTROLS
+        ]
     return found
 
 

@@ -6,9 +6,11 @@ thread pinned to its own CPU. Prints P50, P99, P99.9, max and tail ratio (P99.9/
   (a) kernel-stamped tick-to-trade: order TX stamp minus tick RX stamp (SO_TIMESTAMPING),
   (b) in-engine decode-to-order-built (TSC),
   (c) feed send to gateway receive (feedsim's send time carried in the order token,
-      gwsim's kernel RX stamp),
+      gwsim's kernel RX stamp).
 
-then runs the same live session with t2t --no-warm (no rehearsal of the order path while
+It starts with the machine's floor (engine/src/floor.c): how often the hot CPU is taken
+away (interrupts, the hypervisor) and what one memory load that misses the caches costs.
+It then runs the same live session with t2t --no-warm (no rehearsal of the order path while
 the feed is idle) and prints (b) of both side by side, replays a generated session at 10x
 and 20x speed (loss and achieved message rate) and runs decode+book at maximum speed on one
 core. Never fails on a time: it prints.
@@ -86,6 +88,7 @@ def machine_context(hot_cpu: int) -> dict[str, Any]:
             others.append(comm)
     hp = Path("/proc/sys/vm/nr_hugepages").read_text().strip()
     rt = Path("/proc/sys/kernel/sched_rt_runtime_us").read_text().strip()
+    period = Path("/proc/sys/kernel/sched_rt_period_us").read_text().strip()
     return {
         "loadavg": Path("/proc/loadavg").read_text().split()[:3],
         "cpus": os.cpu_count(),
@@ -93,6 +96,7 @@ def machine_context(hot_cpu: int) -> dict[str, Any]:
         "nr_hugepages": int(hp),
         # below 1000000, SCHED_FIFO tasks are stopped for the rest of each second
         "sched_rt_runtime_us": int(rt),
+        "sched_rt_period_us": int(period),
     }
 
 
@@ -212,6 +216,35 @@ def run(args: argparse.Namespace) -> int:
           f"hugepages {ctx['nr_hugepages']}, sched_rt_runtime_us {ctx['sched_rt_runtime_us']}; "
           f"runnable on CPU {args.hot_cpu} now: "
           f"{', '.join(ctx['runnable_on_hot_cpu']) or 'nothing'}")  # fmt: skip
+    if args.fifo and ctx["sched_rt_runtime_us"] >= 0:
+        period_ms = ctx["sched_rt_period_us"] / 1000
+        stop_ms = period_ms - ctx["sched_rt_runtime_us"] / 1000
+        print(
+            f"note: RT throttling is on (sched_rt_runtime_us {ctx['sched_rt_runtime_us']}): the "
+            f"kernel stops t2t-hot under SCHED_FIFO for {stop_ms:.0f} of every {period_ms:.0f} "
+            "ms, which the tails of (a), (c) and RX->decode show; a tuned host has -1 (TUN-028)"
+        )
+
+    # ---- what the machine costs before the engine does anything (engine/src/floor.c)
+    out = subprocess.run(
+        [*t2t_prefix(args), str(BUILD / "floor"), "--cpu", str(args.hot_cpu), "--ms", "2000"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    floor = results["floor"] = json.loads(out)
+    rates = ", ".join(
+        f">= {fmt_ns(int(ns))} {rate:,.0f}/s" for ns, rate in floor["interruptions_per_s"].items()
+    )
+    loads = ", ".join(
+        f"{m['mib']} MiB {m['ns']:.1f} ns" + ("" if m["hugepages"] else " (normal pages)")
+        for m in floor["dependent_load_ns"]
+    )
+    print(
+        f"floor of CPU {args.hot_cpu} over 2 s: interruptions {rates}; longest "
+        f"{fmt_ns(floor['longest_ns'])}\n  one dependent memory load (random, in a buffer of): "
+        f"{loads}"
+    )
 
     with tempfile.TemporaryDirectory(prefix="t2t-bench-") as tmp:
         tmpd = Path(tmp)

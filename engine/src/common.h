@@ -263,6 +263,19 @@ static inline void __attribute__((format(printf, 1, 2))) warnx(const char *fmt, 
     fprintf(stderr, "\n");
 }
 
+#ifdef _GNU_SOURCE
+#include <sched.h>
+/* --cpu N for a whole program: pin the calling process, or exit 2 naming the CPU. */
+static inline void pin_process(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set))
+        usage_error("--cpu %d: CPU not allowed here (%s)", cpu, strerror(errno));
+}
+#endif
+
 /* Unsigned integer option in [lo, hi]; exits 2 with the option's name otherwise. */
 static inline uint64_t opt_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi)
 {

@@ -569,13 +569,8 @@ int main(int argc, char **argv)
         stock8(name, g.sym[i].stock);
         g.sym[i].mid = 1000000; /* 100.0000 */
     }
-    if (g.o.cpu >= 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(g.o.cpu, &set);
-        if (sched_setaffinity(0, sizeof set, &set))
-            usage_error("--cpu %d: CPU not allowed here (%s)", g.o.cpu, strerror(errno));
-    }
+    if (g.o.cpu >= 0)
+        pin_process(g.o.cpu);
     if (g.o.write_file) {
         write_file_mode();
         return 0;

@@ -356,13 +356,8 @@ int main(int argc, char **argv)
 {
     parse_args(argc, argv);
     hist_init(&G.h_f2g);
-    if (O.cpu >= 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(O.cpu, &set);
-        if (sched_setaffinity(0, sizeof set, &set))
-            usage_error("--cpu %d: CPU not allowed here (%s)", O.cpu, strerror(errno));
-    }
+    if (O.cpu >= 0)
+        pin_process(O.cpu);
     if (O.log && !(G.logf = fopen(O.log, "w")))
         usage_error("--log %s: %s", O.log, strerror(errno));
     for (int i = 0; i < MAX_CLIENTS; i++)

@@ -284,6 +284,8 @@ def test_threads_are_named_and_pinned(engine: Rig) -> None:
         ("gwsim", ["--listen", "localhost"], "expected ADDR:PORT"),
         ("gwsim", ["--drop-after", "0"], "--drop-after"),
         ("gwsim", ["stray"], "unexpected argument 'stray'"),
+        ("floor", ["--ms", "5"], "--ms: expected an integer in 10..600000"),
+        ("floor", ["--cpu", "x"], "--cpu"),
     ],
 )
 def test_invalid_options_exit_2_with_a_clear_message(
@@ -295,7 +297,25 @@ def test_invalid_options_exit_2_with_a_clear_message(
     assert f"run '{prog} --help'" in r.stderr
 
 
-@pytest.mark.parametrize("prog", ["t2t", "feedsim", "gwsim"])
+def test_floor_reports_interruptions_and_load_times(bindir: Path) -> None:
+    r = subprocess.run(
+        [str(bindir / "floor"), "--cpu", "0", "--ms", "100"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    floor = json.loads(r.stdout)
+    assert floor["cpu"] == 0 and floor["seconds"] == 0.1 and floor["reads"] > 0
+    rates = floor["interruptions_per_s"]
+    assert list(rates) == ["250", "1000", "10000", "100000"]
+    # every gap counted at a threshold is counted at each lower one
+    assert rates["250"] >= rates["1000"] >= rates["10000"] >= rates["100000"] >= 0
+    assert [m["mib"] for m in floor["dependent_load_ns"]] == [1, 4, 32]
+    assert all(m["ns"] > 0 for m in floor["dependent_load_ns"])
+
+
+@pytest.mark.parametrize("prog", ["t2t", "feedsim", "gwsim", "floor"])
 def test_help_exits_0(bindir: Path, prog: str) -> None:
     r = subprocess.run([str(bindir / prog), "--help"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0

@@ -1,0 +1,134 @@
+/* floor: what this machine costs the engine before the engine does anything.
+ * (1) Interruptions of one CPU: a loop that only reads the TSC, pinned there, counts every
+ *     gap between two reads of at least 250 ns, 1 us, 10 us, 100 us (interrupts, and on a
+ *     virtual machine the hypervisor taking the CPU, which the guest's /proc/interrupts
+ *     never shows). The field's sysjitter measures the same way.
+ * (2) Memory: the time of one dependent load (pointer chasing in a random cycle, one cache
+ *     line per step) in buffers of 1, 4 and 32 MiB, on hugepages when there are any:
+ *     what an order-table lookup that misses the caches waits.
+ * Prints one JSON object. See engine/README.md. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common.h"
+
+const char *prog_name = "floor";
+
+static const uint64_t GAP_NS[] = {250, 1000, 10000, 100000};
+#define NGAPS (sizeof GAP_NS / sizeof *GAP_NS)
+static const unsigned MEM_MIB[] = {1, 4, 32};
+#define NMEM (sizeof MEM_MIB / sizeof *MEM_MIB)
+
+static struct {
+    int cpu;
+    unsigned ms;
+} O = {-1, 2000};
+
+static void usage(void)
+{
+    printf("usage: floor [--cpu N] [--ms N]\n"
+           "Interruptions of one CPU and dependent memory load times, as JSON on stdout.\n"
+           "  --cpu N    pin to CPU N (default: where it starts)\n"
+           "  --ms N     how long to watch for interruptions, 10..600000 (default 2000)\n");
+}
+
+static void parse_args(int argc, char **argv)
+{
+    enum { O_CPU = 256, O_MS, O_HELP };
+    static const struct option lo[] = {
+        {"cpu", 1, 0, O_CPU}, {"ms", 1, 0, O_MS}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (c) {
+        case O_CPU: O.cpu = (int)opt_u64("--cpu", optarg, 0, CPU_SETSIZE - 1); break;
+        case O_MS: O.ms = (unsigned)opt_u64("--ms", optarg, 10, 600000); break;
+        case O_HELP: usage(); exit(0);
+        default: usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        usage_error("unexpected argument '%s'", argv[optind]);
+}
+
+/* Dependent loads through a random cycle over a buffer of mib MiB; ns per load. */
+static double load_ns(const tsc_cal_t *cal, unsigned mib, int *huge)
+{
+    size_t size = (size_t)mib << 20, lines = size / 64;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
+    *huge = p != MAP_FAILED;
+    if (p == MAP_FAILED)
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                 -1, 0);
+    if (p == MAP_FAILED)
+        die("mmap of %u MiB: %s", mib, strerror(errno));
+    uint8_t *buf = p;
+    size_t *order = malloc(lines * sizeof *order);
+    if (!order)
+        die("out of memory");
+    uint64_t rng = 88172645463325252ull;
+    for (size_t i = 0; i < lines; i++)
+        order[i] = i;
+    for (size_t i = lines - 1; i > 0; i--) { /* Fisher-Yates */
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        size_t j = (size_t)(rng % (i + 1)), t = order[i];
+        order[i] = order[j], order[j] = t;
+    }
+    for (size_t i = 0; i < lines; i++)
+        *(uint8_t **)(buf + order[i] * 64) = buf + order[(i + 1) % lines] * 64;
+    free(order);
+    uint8_t *q = buf;
+    for (size_t i = 0; i < lines; i++) /* one lap to settle caches and TLB */
+        q = *(uint8_t **)q;
+    size_t steps = 4000000;
+    uint64_t t0 = tsc_begin();
+    for (size_t i = 0; i < steps; i++)
+        q = *(uint8_t **)q;
+    uint64_t t1 = tsc_end();
+    if (!q)
+        die("broken cycle");
+    munmap(buf, size);
+    return (double)tsc_to_ns(cal, t1 - t0) / (double)steps;
+}
+
+int main(int argc, char **argv)
+{
+    parse_args(argc, argv);
+    if (O.cpu >= 0)
+        pin_process(O.cpu);
+    tsc_cal_t cal = tsc_calibrate();
+    uint64_t count[NGAPS] = {0}, longest = 0, reads = 0;
+    uint64_t gap_cycles[NGAPS];
+    for (size_t k = 0; k < NGAPS; k++)
+        gap_cycles[k] = (uint64_t)((double)GAP_NS[k] * cal.ghz);
+    uint64_t start = tsc(), end = start + (uint64_t)((double)O.ms * 1e6 * cal.ghz);
+    for (uint64_t prev = start; prev < end; reads++) {
+        uint64_t now = tsc(), gap = now - prev;
+        if (UNLIKELY(gap >= gap_cycles[0])) {
+            for (size_t k = 0; k < NGAPS; k++)
+                count[k] += gap >= gap_cycles[k];
+            if (gap > longest)
+                longest = gap;
+        }
+        prev = now;
+    }
+    double seconds = (double)O.ms / 1000.0;
+    printf("{\"program\": \"floor\", \"cpu\": %d, \"tsc_ghz\": %.4f, \"seconds\": %.3f, "
+           "\"reads\": %" PRIu64 ", \"interruptions_per_s\": {",
+           O.cpu >= 0 ? O.cpu : sched_getcpu(), cal.ghz, seconds, reads);
+    for (size_t k = 0; k < NGAPS; k++)
+        printf("%s\"%" PRIu64 "\": %.1f", k ? ", " : "", GAP_NS[k], (double)count[k] / seconds);
+    printf("}, \"longest_ns\": %" PRIu64 ", \"dependent_load_ns\": [", tsc_to_ns(&cal, longest));
+    for (size_t k = 0; k < NMEM; k++) {
+        int huge = 0;
+        double ns = load_ns(&cal, MEM_MIB[k], &huge);
+        printf("%s{\"mib\": %u, \"ns\": %.1f, \"hugepages\": %s}", k ? ", " : "", MEM_MIB[k], ns,
+               huge ? "true" : "false");
+    }
+    printf("]}\n");
+    return 0;
+}

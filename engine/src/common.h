@@ -51,6 +51,15 @@ static inline void wr64(uint8_t *p, uint64_t v)
     wr32(p + 4, (uint32_t)v);
 }
 
+/* ---- xorshift64: a fast, reproducible random sequence per state ---- */
+static inline uint64_t xorshift(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
 /* ---- clocks ---- */
 static inline uint64_t now_ns(clockid_t c)
 {

@@ -72,13 +72,6 @@ static struct {
 static volatile sig_atomic_t stop_flag;
 static void on_stop(int sig) { (void)sig; stop_flag = 1; }
 
-static uint64_t xorshift(uint64_t *state)
-{
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    return *state;
-}
 static uint64_t rnd(void) { return xorshift(&g.rng); }
 static unsigned rndn(unsigned n) { return (unsigned)(rnd() % n); }
 

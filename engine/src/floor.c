@@ -74,8 +74,7 @@ static double load_ns(const tsc_cal_t *cal, unsigned mib, int *huge)
     for (size_t i = 0; i < lines; i++)
         order[i] = i;
     for (size_t i = lines - 1; i > 0; i--) { /* Fisher-Yates */
-        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-        size_t j = (size_t)(rng % (i + 1)), t = order[i];
+        size_t j = (size_t)(xorshift(&rng) % (i + 1)), t = order[i];
         order[i] = order[j], order[j] = t;
     }
     for (size_t i = 0; i < lines; i++)

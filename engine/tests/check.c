@@ -16,13 +16,7 @@ static int failures;
     } while (0)
 
 static uint64_t rng = 88172645463325252ull;
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static uint64_t next_rand(void) { return xorshift(&rng); }
 
 /* The Robin Hood invariant lookups and deletions stop early on: an entry away from home
  * follows an entry at most one step closer to its own home. */

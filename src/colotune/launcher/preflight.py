@@ -108,14 +108,13 @@ def _controls(plan: PlanView, config: TraderConfig, snapshot: dict[str, Any]) ->
             )
         ]
     found = []
-    for control in (*CONTROLS, *FIFO_CONTROLS) if config.sched_priority else CONTROLS:
+    for control in (*CONTROLS, *FIFO_CONTROLS):
+        if control in FIFO_CONTROLS and not config.sched_priority:
+            why = "not applicable: no SCHED_FIFO (sched_priority)"
+            found.append(Finding(control, "not_applicable", "-", "-", why))
+            continue
         result = checks.run(control, model, snapshot, profile)
         found.append(Finding(**{k: v for k, v in result.to_dict().items() if k != "notes"}))
-    if not config.sched_priority:
-        found += [
-            Finding(c, "not_applicable", "-", "-", "not applicable: no SCHED_FIFO (sched_priority)")
-            for c in FIFO_CONTROLS
-        ]
     return found
 
 

@@ -354,6 +354,41 @@ def test_a_paced_session_is_the_seeds_session_whatever_the_timing(engine: Rig) -
     assert first_difference is None, f"message {first_difference} differs"
 
 
+def test_symbols_beyond_the_table_are_counted_once_per_message(engine: Rig) -> None:
+    """With room for 4 of 8 symbols, each message of the others is counted exactly once:
+    directory and add messages as symbols_overflow, messages on their orders as unknown
+    references (their orders were never taken into the table)."""
+    engine.gwsim()
+    engine.t2t("--exit-on-end", "--max-symbols", "4")
+    engine.feedsim(
+        *("--messages", "20000", "--symbols", "8", "--speed", "max", "--seed", "3"),
+        *("--dump", str(engine.path("sent.itch"))),
+    )
+    stats, _ = finish(engine)
+    books: list[bytes] = []
+    untracked_refs: set[int] = set()
+    overflow = unknown = 0
+    for m in itch_messages(engine.path("sent.itch")):
+        kind, ref = m[:1], int.from_bytes(m[11:19], "big")
+        if kind in (b"R", b"A", b"F"):
+            stock = m[11:19] if kind == b"R" else m[24:32]
+            if stock not in books and len(books) < 4:
+                books.append(stock)
+            if stock not in books:
+                overflow += 1
+                if kind != b"R":
+                    untracked_refs.add(ref)
+        elif kind in (b"E", b"C", b"X", b"D", b"U") and ref in untracked_refs:
+            unknown += 1
+            if kind == b"U":
+                untracked_refs.add(int.from_bytes(m[19:27], "big"))
+    book = stats["book"]
+    assert book["symbols"] == 4
+    assert overflow > 0 and unknown > 0
+    assert book["symbols_overflow"] == overflow
+    assert book["unknown_order_ref"] == unknown
+
+
 def test_decode_and_book_benchmark_mode(tmp_path: Path, bindir: Path) -> None:
     itch = tmp_path / "session.itch"
     subprocess.run(

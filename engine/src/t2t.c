@@ -879,14 +879,14 @@ static void warm_order_path(void)
 /* ------------------------------------------------------------------ decode */
 
 /* Start loading the order-table slot a later message will need (hides a cache miss). */
-static inline void order_prefetch(uint64_t ref)
+PREFETCH_INLINE void order_prefetch(uint64_t ref)
 {
     uint64_t i = ohash(ref) & E.omask;
     __builtin_prefetch(&E.orders[i], 1);
     __builtin_prefetch(&E.orders[(i + 1) & E.omask], 1); /* a deletion looks at the next slot */
 }
 
-static inline void itch_prefetch(const uint8_t *m)
+PREFETCH_INLINE void itch_prefetch(const uint8_t *m)
 {
     switch (m[0]) {
     case 'U': order_prefetch(rd64(m + 19)); /* fall through */
@@ -1011,7 +1011,7 @@ static void note_gap(uint64_t from, uint64_t to)
 
 /* Start loading the order-table slots the packet's first messages will touch. Called as
  * soon as the packet is in, so the loads overlap the timestamp bookkeeping before decode. */
-static void mold_prefetch(const uint8_t *p, size_t len)
+PREFETCH_INLINE void mold_prefetch(const uint8_t *p, size_t len)
 {
     if (len < MOLD_HDR)
         return;

@@ -308,6 +308,11 @@ typedef struct {
     int64_t position;
 } book_t;
 
+/* --max-orders-per-sec: orders sent in the one-second TSC window that started at start */
+typedef struct {
+    uint64_t window_start, count;
+} rate_t;
+
 typedef struct {
     uint64_t key; /* SO_TIMESTAMPING OPT_ID of the order's last byte */
     uint64_t rx_sw, rx_hw;
@@ -329,7 +334,8 @@ typedef struct {
         send_errors;
     /* session (session thread), on cache lines of their own: no false sharing with the
      * hot thread's counters */
-    _Alignas(64) counter_t gw_accepted, gw_rejected, gw_other, hb_sent, hb_rcvd, soup_unknown, drops;
+    _Alignas(64) counter_t gw_accepted; /* (_Alignas applies to each name it declares) */
+    counter_t gw_rejected, gw_other, hb_sent, hb_rcvd, soup_unknown, drops;
     counter_t tx_matched, tx_shared, tx_missing, tx_kind[3];
     _Alignas(64) char end_of_session_counters;
 } stats_t;
@@ -354,7 +360,8 @@ static struct {
     FILE *trace;
     pid_t tid[TH_COUNT];
     /* flags the session thread (or a signal) writes and the hot thread only reads */
-    _Alignas(64) _Atomic int stop, kill, session_up;
+    _Alignas(64) _Atomic int stop; /* (_Alignas applies to each name it declares) */
+    _Atomic int kill, session_up;
     const char *session_state;
     char reject_reason;
     _Atomic int hot_done; /* the hot thread's last write */
@@ -368,7 +375,10 @@ static struct {
     unsigned ngaps;
     book_t *watched[MAX_WATCH];
     unsigned nwatched, warm_next;
-    uint64_t rate_window_start, rate_count;
+    rate_t rate;
+    /* where a rehearsal of the order path writes instead (see decide) */
+    counter_t rehearsal_signals, rehearsal_risk_ok;
+    rate_t rehearsal_rate;
     uint8_t ouch_pkt[2 + 1 + OUCH_ENTER_ORDER_LEN];
     uint64_t order_counter;
     int cur_rx_kind;
@@ -379,7 +389,8 @@ static struct {
     _Atomic uint64_t ring_pub;
     stats_t st;
     _Alignas(64) hist_t h_t2t; /* session thread */
-    _Alignas(64) hist_t h_rx2d, h_rx2s, h_d2o, h_decode, h_book, h_decision, h_risk, h_encode;
+    _Alignas(64) hist_t h_rx2d;
+    hist_t h_rx2s, h_d2o, h_decode, h_book, h_decision, h_risk, h_encode;
 } E;
 
 static volatile sig_atomic_t sig_stop, sig_dump;
@@ -760,9 +771,11 @@ static int gw_send(const uint8_t *p, size_t n, int is_order)
 }
 
 /* Strategy, risk, encode and send for one top-of-book change. t0: decode start.
- * dry: a rehearsal for warm_order_path: the same instructions and cache lines as an order
- * that passes risk, with no effect: nothing counted, recorded, reset or sent (the encoded
- * fields of the order packet are rewritten by every real order). Not inlined, so the
+ * dry: a rehearsal for warm_order_path: the same instructions, branches and cache lines as an
+ * order that passes risk, with no effect: nothing counted, recorded, reset or sent (the
+ * encoded fields of the order packet are rewritten by every real order). Its counts and
+ * rate window go to E.rehearsal_*, picked by data rather than by a branch, so the rehearsal
+ * trains the branch predictor on the directions a real order takes. Not inlined, so the
  * rehearsal and the real order run the same copy of the code. */
 static __attribute__((noinline)) void decide(book_t *bk, int s, const uint8_t *m, uint64_t t0,
                                              uint64_t t2, int dry)
@@ -779,8 +792,7 @@ static __attribute__((noinline)) void decide(book_t *bk, int s, const uint8_t *m
         hist_add(&E.h_decision, tsc_to_ns(&E.cal, t3 - t2));
         return;
     }
-    if (!dry)
-        cnt_inc(&E.st.signals);
+    cnt_inc(dry ? &E.rehearsal_signals : &E.st.signals);
     /* pre-trade risk */
     uint32_t qty = O.order_qty;
     int64_t signed_qty = wt->side == 'B' ? (int64_t)qty : -(int64_t)qty;
@@ -796,31 +808,24 @@ static __attribute__((noinline)) void decide(book_t *bk, int s, const uint8_t *m
         rejected = &E.st.rj_size;
     else if (newpos > O.max_position)
         rejected = &E.st.rj_position;
-    else {
-        uint64_t count = E.rate_count;
-        if (t3 - E.rate_window_start >= E.tsc_per_sec) {
-            if (!dry)
-                E.rate_window_start = t3;
-            count = 0;
-        }
-        if (count >= O.max_orders_per_sec)
-            rejected = &E.st.rj_rate;
-        else if (!dry)
-            E.rate_count = count;
+    rate_t rate = E.rate;
+    if (t3 - rate.window_start >= E.tsc_per_sec) {
+        rate.window_start = t3;
+        rate.count = 0;
     }
+    if (!rejected && rate.count >= O.max_orders_per_sec)
+        rejected = &E.st.rj_rate;
     uint64_t t4 = tsc();
-    if (dry && rejected)
-        rejected = NULL; /* rehearse the encode that a passing order would run */
+    rejected = dry ? NULL : rejected; /* rehearse the encode that a passing order would run */
     if (rejected) {
         cnt_inc(rejected);
         hist_add(&E.h_decision, tsc_to_ns(&E.cal, t3 - t2));
         hist_add(&E.h_risk, tsc_to_ns(&E.cal, t4 - t3));
         return;
     }
-    if (!dry) {
-        cnt_inc(&E.st.risk_ok);
-        E.rate_count++;
-    }
+    cnt_inc(dry ? &E.rehearsal_risk_ok : &E.st.risk_ok);
+    rate.count++;
+    *(dry ? &E.rehearsal_rate : &E.rate) = rate;
     /* encode OUCH 4.2 Enter Order */
     uint8_t *o = E.ouch_pkt + 3;
     token_encode(o + 1, rd48(m + ITCH_OFF_TS), E.order_counter);
@@ -1009,14 +1014,14 @@ static void note_gap(uint64_t from, uint64_t to)
     }
 }
 
-/* Start loading the order-table slots the packet's first messages will touch. Called as
+/* Start loading the order-table slots the packet's messages will touch. Called as
  * soon as the packet is in, so the loads overlap the timestamp bookkeeping before decode. */
 PREFETCH_INLINE void mold_prefetch(const uint8_t *p, size_t len)
 {
     if (len < MOLD_HDR)
         return;
     uint16_t count = rd16(p + 18);
-    for (size_t o = MOLD_HDR, k = 0; k < count && k < 32 && o + 2 + 19 <= len; k++) {
+    for (size_t o = MOLD_HDR, k = 0; k < count && o + 2 + 19 <= len; k++) {
         unsigned ml = rd16(p + o);
         if (ml < 19 || o + 2 + ml > len)
             break;

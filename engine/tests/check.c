@@ -175,8 +175,8 @@ static void check_itch_lengths(void)
 static void snapshot(uint64_t *v)
 {
     v[0] = E.order_counter;
-    v[1] = E.rate_count;
-    v[2] = E.rate_window_start;
+    v[1] = E.rate.count;
+    v[2] = E.rate.window_start;
     v[3] = E.bytes_sent;
     v[4] = atomic_load(&E.ring_pub);
     v[5] = cnt_get(&E.h_d2o.count) + cnt_get(&E.h_decision.count) + cnt_get(&E.h_risk.count) +
@@ -236,10 +236,10 @@ static void check_order_path_rehearsal(void)
     CHECK(n == (ssize_t)sizeof E.ouch_pkt, "order of %zd bytes", n);
     CHECK(n > 0 && buf[3] == 'O' && buf[3 + 13] == '0' && buf[3 + 14] == '0',
           "first order's token does not end in 00");
-    CHECK(cnt_get(&E.st.sent) == 1 && cnt_get(&E.st.signals) == 1 && E.rate_count == 1 &&
+    CHECK(cnt_get(&E.st.sent) == 1 && cnt_get(&E.st.signals) == 1 && E.rate.count == 1 &&
               bk->position == 100 && E.order_counter == 1,
           "real order: sent %" PRIu64 " signals %" PRIu64 " rate %" PRIu64 " position %" PRId64,
-          cnt_get(&E.st.sent), cnt_get(&E.st.signals), E.rate_count, bk->position);
+          cnt_get(&E.st.sent), cnt_get(&E.st.signals), E.rate.count, bk->position);
     close(sv[0]);
     close(sv[1]);
     E.tfd = -1;

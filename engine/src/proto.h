@@ -3,6 +3,7 @@
 #define COLOTUNE_PROTO_H
 
 #include <stdint.h>
+#include <string.h>
 
 /* ---- ITCH 5.0: length of every message type, type byte included (spec section 1-4) ---- */
 static inline unsigned itch_len(uint8_t type)
@@ -79,12 +80,28 @@ static inline unsigned itch_len(uint8_t type)
  * cheap to encode) followed by an order counter (base 36, 2 characters): unique unless more
  * than 1296 orders come from messages stamped with the same nanosecond. The gateway
  * simulator derives feed-to-gateway latency from it. */
+/* The 8 hex digits of x as ASCII, most significant first in memory, without a loop or a
+ * table: each nibble is moved into a byte of its own, then a nibble n becomes '0' + n, plus
+ * 7 more ('A' - '0' - 10) where n >= 10 (n + 6 carries into bit 4 exactly then). */
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "hex8 assumes a little-endian machine"
+#endif
+static inline uint64_t hex8(uint32_t x)
+{
+    uint64_t v = x;
+    v = ((v & 0xFFFF0000ull) << 16) | (v & 0x0000FFFFull);
+    v = ((v & 0x0000FF000000FF00ull) << 8) | (v & 0x000000FF000000FFull);
+    v = ((v & 0x00F000F000F000F0ull) << 4) | (v & 0x000F000F000F000Full);
+    uint64_t letters = ((v + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull;
+    v += 0x3030303030303030ull + letters * 7;
+    return __builtin_bswap64(v); /* nibble 7 into the first byte in memory */
+}
 static inline void token_encode(uint8_t out[14], uint64_t itch_ts, uint64_t counter)
 {
-    static const char hex[] = "0123456789ABCDEF";
     static const char b36[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    for (int i = 0; i < 12; i++)
-        out[i] = (uint8_t)hex[(itch_ts >> (44 - 4 * i)) & 15];
+    uint64_t high = hex8((uint32_t)(itch_ts >> 16)), low = hex8((uint32_t)itch_ts & 0xFFFF);
+    memcpy(out, &high, 8);
+    memcpy(out + 8, (const uint8_t *)&low + 4, 4); /* the 4 digits of the low 16 bits */
     counter %= 36 * 36;
     out[12] = (uint8_t)b36[counter / 36];
     out[13] = (uint8_t)b36[counter % 36];

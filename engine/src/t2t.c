@@ -379,7 +379,9 @@ static struct {
     /* where a rehearsal of the order path writes instead (see decide) */
     counter_t rehearsal_signals, rehearsal_risk_ok;
     rate_t rehearsal_rate;
-    uint8_t ouch_pkt[2 + 1 + OUCH_ENTER_ORDER_LEN];
+    /* one OUCH Enter Order packet per strategy rule, everything but token and price filled
+     * in at start (side, shares, stock and the constant fields) */
+    uint8_t order_pkt[MAX_WATCH][2 + 1 + OUCH_ENTER_ORDER_LEN];
     uint64_t order_counter;
     int cur_rx_kind;
     uint64_t cur_rx_sw, cur_rx_hw, cur_seq;
@@ -719,22 +721,30 @@ static void trace_msg(const uint8_t *m)
 
 /* ------------------------------------------------------------------ orders */
 
-static void ouch_template(void)
+/* The order packet of each rule: an order then writes only its token and price. */
+static void ouch_templates(void)
 {
-    uint8_t *p = E.ouch_pkt;
-    memset(p, ' ', sizeof E.ouch_pkt);
-    wr16(p, 1 + OUCH_ENTER_ORDER_LEN);
-    p[2] = SOUP_UNSEQUENCED;
-    uint8_t *o = p + 3;
-    o[0] = 'O';
-    wr32(o + 32, 0);          /* time in force: immediate or cancel */
-    memcpy(o + 36, "COLO", 4); /* firm */
-    o[40] = 'Y';              /* display */
-    o[41] = 'A';              /* capacity: agency */
-    o[42] = 'N';              /* intermarket sweep */
-    wr32(o + 43, 0);          /* minimum quantity */
-    o[47] = 'N';              /* cross type */
-    o[48] = 'R';              /* customer type: retail designated */
+    for (unsigned w = 0; w < O.nwatch; w++) {
+        uint8_t *p = E.order_pkt[w];
+        memset(p, ' ', sizeof E.order_pkt[w]);
+        wr16(p, 1 + OUCH_ENTER_ORDER_LEN);
+        p[2] = SOUP_UNSEQUENCED;
+        uint8_t *o = p + 3;
+        o[0] = 'O';
+        /* o + 1: order token, 14 characters */
+        o[15] = O.watch[w].side;
+        wr32(o + 16, O.order_qty);
+        memcpy(o + 20, O.watch[w].stock, 8);
+        /* o + 28: price */
+        wr32(o + 32, 0);          /* time in force: immediate or cancel */
+        memcpy(o + 36, "COLO", 4); /* firm */
+        o[40] = 'Y';              /* display */
+        o[41] = 'A';              /* capacity: agency */
+        o[42] = 'N';              /* intermarket sweep */
+        wr32(o + 43, 0);          /* minimum quantity */
+        o[47] = 'N';              /* cross type */
+        o[48] = 'R';              /* customer type: retail designated */
+    }
 }
 
 /* Serialised writes on the gateway socket. With rx_sw/rx_hw (an order), its record for the
@@ -826,18 +836,15 @@ static __attribute__((noinline)) void decide(book_t *bk, int s, const uint8_t *m
     cnt_inc(dry ? &E.rehearsal_risk_ok : &E.st.risk_ok);
     rate.count++;
     *(dry ? &E.rehearsal_rate : &E.rate) = rate;
-    /* encode OUCH 4.2 Enter Order */
-    uint8_t *o = E.ouch_pkt + 3;
+    /* encode OUCH 4.2 Enter Order: token and price into the rule's packet */
+    uint8_t *pkt = E.order_pkt[w], *o = pkt + 3;
     token_encode(o + 1, rd48(m + ITCH_OFF_TS), E.order_counter);
-    o[15] = wt->side;
-    wr32(o + 16, qty);
-    memcpy(o + 20, bk->stock, 8);
     wr32(o + 28, top);
     uint64_t t5 = tsc_end();
     if (dry)
         return;
     E.order_counter++;
-    int ok = gw_send(E.ouch_pkt, sizeof E.ouch_pkt, 1);
+    int ok = gw_send(pkt, sizeof E.order_pkt[w], 1);
     /* stage times are recorded after the send, off the critical path */
     hist_add(&E.h_decision, tsc_to_ns(&E.cal, t3 - t2));
     hist_add(&E.h_risk, tsc_to_ns(&E.cal, t4 - t3));
@@ -1685,7 +1692,7 @@ int main(int argc, char **argv)
         atomic_store(&E.kill, 1);
         warnx("kill switch %s present at start: no order will be sent", O.kill_file);
     }
-    ouch_template();
+    ouch_templates();
     feed_socket();
     gateway_login();
 

@@ -154,6 +154,19 @@ static void check_token(void)
             CHECK((tok[k] >= '0' && tok[k] <= '9') || (tok[k] >= 'A' && tok[k] <= 'Z'),
                   "token character %d", k);
     }
+    /* against printf's hex digits and a base-36 reference, over random timestamps */
+    uint64_t rng = 0x9E3779B97F4A7C15ull;
+    for (unsigned i = 0; i < 200000; i++) {
+        uint64_t ts = xorshift(&rng) & ((1ull << 48) - 1), counter = xorshift(&rng) % 5000;
+        token_encode(tok, ts, counter);
+        char want[16];
+        snprintf(want, sizeof want, "%012" PRIX64, ts);
+        const char *b36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        want[12] = b36[counter % 1296 / 36];
+        want[13] = b36[counter % 36];
+        CHECK(memcmp(tok, want, 14) == 0, "token %.14s for ts %" PRIx64 " counter %" PRIu64
+              ", want %.14s", (const char *)tok, ts, counter, want);
+    }
 }
 
 static void check_itch_lengths(void)
@@ -199,7 +212,7 @@ static void check_order_path_rehearsal(void)
     O.max_orders_per_sec = 100;
     E.cal.mult = 1u << 24;
     E.tsc_per_sec = 1000000000ull;
-    ouch_template();
+    ouch_templates();
     warm_order_path(); /* no watched book yet: nothing to do */
     uint8_t stock[8];
     stock8("TEST", stock);
@@ -222,9 +235,10 @@ static void check_order_path_rehearsal(void)
     CHECK(memcmp(&st_before, &E.st, sizeof st_before) == 0, "the rehearsal changed a counter");
     CHECK(memcmp(before, after, sizeof before) == 0, "the rehearsal changed the order state");
     CHECK(bk->position == 0, "position %" PRId64, bk->position);
-    const uint8_t *o = E.ouch_pkt + 3;
-    CHECK(o[15] == 'B' && memcmp(o + 20, stock, 8) == 0 && rd32(o + 28) == 1500,
-          "the rehearsal did not encode the order");
+    const uint8_t *o = E.order_pkt[0] + 3;
+    CHECK(o[15] == 'B' && rd32(o + 16) == 100 && memcmp(o + 20, stock, 8) == 0,
+          "the rule's order packet: side, shares or stock wrong");
+    CHECK(rd32(o + 28) == 1500, "the rehearsal did not encode the order");
     uint8_t buf[256];
     CHECK(recv(sv[1], buf, sizeof buf, MSG_DONTWAIT) < 0 && errno == EAGAIN,
           "the rehearsal sent bytes");
@@ -233,7 +247,7 @@ static void check_order_path_rehearsal(void)
     uint64_t now = tsc();
     decide(bk, 1, msg, now, now, 0);
     ssize_t n = recv(sv[1], buf, sizeof buf, MSG_DONTWAIT);
-    CHECK(n == (ssize_t)sizeof E.ouch_pkt, "order of %zd bytes", n);
+    CHECK(n == (ssize_t)sizeof E.order_pkt[0], "order of %zd bytes", n);
     CHECK(n > 0 && buf[3] == 'O' && buf[3 + 13] == '0' && buf[3 + 14] == '0',
           "first order's token does not end in 00");
     CHECK(cnt_get(&E.st.sent) == 1 && cnt_get(&E.st.signals) == 1 && E.rate.count == 1 &&

@@ -898,6 +898,7 @@ PREFETCH_INLINE void order_prefetch(uint64_t ref)
     __builtin_prefetch(&E.orders[(i + 1) & E.omask], 1); /* a deletion looks at the next slot */
 }
 
+/* The lines message m will touch: its order slots, its book, the best level of each side. */
 PREFETCH_INLINE void itch_prefetch(const uint8_t *m)
 {
     switch (m[0]) {
@@ -908,7 +909,15 @@ PREFETCH_INLINE void itch_prefetch(const uint8_t *m)
     case 'C':
     case 'X':
     case 'D': order_prefetch(rd64(m + 11)); break;
-    default: break;
+    default: return;
+    }
+    uint16_t b = E.loc2book[rd16(m + ITCH_OFF_LOCATE)];
+    if (b) {
+        const book_t *bk = &E.books[b - 1];
+        __builtin_prefetch(bk, 1);
+        for (int s = 0; s < 2; s++)
+            if (bk->nlev[s])
+                __builtin_prefetch(&bk->lev[s][bk->nlev[s] - 1], 1);
     }
 }
 
@@ -1021,8 +1030,9 @@ static void note_gap(uint64_t from, uint64_t to)
     }
 }
 
-/* Start loading the order-table slots the packet's messages will touch. Called as
- * soon as the packet is in, so the loads overlap the timestamp bookkeeping before decode. */
+/* Start loading the order-table slots and book lines the packet's messages will touch.
+ * Called as soon as the packet is in, so the loads overlap the timestamp bookkeeping before
+ * decode. */
 PREFETCH_INLINE void mold_prefetch(const uint8_t *p, size_t len)
 {
     if (len < MOLD_HDR)

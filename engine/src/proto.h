@@ -76,10 +76,6 @@ static inline unsigned itch_len(uint8_t type)
  * cross type(1)@63 order state(1)@64 BBO weight(1)@65 */
 #define OUCH_REJECTED_LEN 24 /* 'J' timestamp(8) token(14) reason(1) */
 
-/* Order token: ITCH timestamp of the triggering message (48 bits as 12 upper-case hex digits,
- * cheap to encode) followed by an order counter (base 36, 2 characters): unique unless more
- * than 1296 orders come from messages stamped with the same nanosecond. The gateway
- * simulator derives feed-to-gateway latency from it. */
 /* The 8 hex digits of x as ASCII, most significant first in memory, without a loop or a
  * table: each nibble is moved into a byte of its own, then a nibble n becomes '0' + n, plus
  * 7 more ('A' - '0' - 10) where n >= 10 (n + 6 carries into bit 4 exactly then). */
@@ -96,6 +92,11 @@ static inline uint64_t hex8(uint32_t x)
     v += 0x3030303030303030ull + letters * 7;
     return __builtin_bswap64(v); /* nibble 7 into the first byte in memory */
 }
+
+/* Order token: ITCH timestamp of the triggering message (48 bits as 12 upper-case hex digits,
+ * cheap to encode) followed by an order counter (base 36, 2 characters): unique unless more
+ * than 1296 orders come from messages stamped with the same nanosecond. The gateway
+ * simulator derives feed-to-gateway latency from it. */
 static inline void token_encode(uint8_t out[14], uint64_t itch_ts, uint64_t counter)
 {
     static const char b36[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";

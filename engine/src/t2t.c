@@ -301,7 +301,6 @@ typedef struct {
 
 typedef struct {
     uint8_t stock[8];
-    uint16_t locate;
     int16_t watch[2]; /* index into O.watch for buy / sell, -1 none */
     unsigned nlev[2]; /* 0 bids (ascending, best last), 1 asks (descending, best last) */
     level_t *lev[2];
@@ -555,8 +554,6 @@ static book_t *book_for(uint16_t locate, const uint8_t *stock)
     uint16_t b = E.loc2book[locate];
     if (b)
         return &E.books[b - 1];
-    if (!stock)
-        return NULL;
     if (E.nbooks >= O.max_symbols) {
         cnt_inc(&E.st.symbols_overflow);
         return NULL;
@@ -564,7 +561,6 @@ static book_t *book_for(uint16_t locate, const uint8_t *stock)
     book_t *bk = &E.books[E.nbooks++];
     E.loc2book[locate] = (uint16_t)E.nbooks;
     memcpy(bk->stock, stock, 8);
-    bk->locate = locate;
     bk->nlev[0] = bk->nlev[1] = 0;
     bk->watch[0] = bk->watch[1] = -1;
     bk->position = 0;

@@ -9,7 +9,10 @@ thread pinned to its own CPU. Prints P50, P99, P99.9, max and tail ratio (P99.9/
       gwsim's kernel RX stamp).
 
 It starts with the machine's floor (engine/src/floor.c): how often the hot CPU is taken
-away (interrupts, the hypervisor) and what one memory load that misses the caches costs.
+away (interrupts, the hypervisor), what one memory load that misses the caches costs, and
+what one line of a working set costs when a load comes only every 20 us, one packet apart.
+(b) is also shown split by what triggered the order: a new order (A, F), or a message on
+an order already in the book (E, C, X, D, U), which must first load that order's slot.
 It then runs the same live session with t2t --no-warm (no rehearsal of the order path while
 the feed is idle) and prints (b) of both side by side, replays a generated session at 10x
 and 20x speed (loss and achieved message rate) and runs decode+book at maximum speed on one
@@ -240,10 +243,16 @@ def run(args: argparse.Namespace) -> int:
         f"{m['mib']} MiB {m['ns']:.1f} ns" + ("" if m["hugepages"] else " (normal pages)")
         for m in floor["dependent_load_ns"]
     )
+    ws = floor["working_set"]
+    sets = ", ".join(
+        f"{b['kib']:,} KiB P50 {fmt_ns(b['p50'])} P99 {fmt_ns(b['p99'])} P99.9 {fmt_ns(b['p999'])}"
+        for b in ws["buffers"]
+    )
     print(
         f"floor of CPU {args.hot_cpu} over 2 s: interruptions {rates}; longest "
         f"{fmt_ns(floor['longest_ns'])}\n  one dependent memory load (random, in a buffer of): "
-        f"{loads}"
+        f"{loads}\n  one random line of a working set, one load every {ws['every_us']} us "
+        f"(timer {ws['timer_ns']} ns included): {sets}"
     )
 
     with tempfile.TemporaryDirectory(prefix="t2t-bench-") as tmp:
@@ -259,6 +268,8 @@ def run(args: argparse.Namespace) -> int:
             (f"(a) tick-to-trade, {st['timestamps']['tick_to_trade_kind']} stamps",
              hist_summary(lat["tick_to_trade"])),
             ("(b) decode-to-order-built (TSC)", hist_summary(lat["decode_to_order"])),
+            ("    (b) triggered by A or F", hist_summary(lat["decode_to_order_add"])),
+            ("    (b) by E, C, X, D or U", hist_summary(lat["decode_to_order_change"])),
             ("(c) feed send -> gateway receive", hist_summary(gw["latency"]["feed_to_gateway"])),
             ("    tick RX stamp -> decode start", hist_summary(lat["rx_to_decode"])),
             ("    stage: decode", hist_summary(lat["decode"])),

@@ -80,14 +80,21 @@ static void check_order_table(int sequential)
           cnt_get(&E.st.orders_live), live);
 }
 
-/* Levels stay sorted worst..best, quantities add up, empty levels disappear. */
-static void check_levels(void)
+/* An empty table of books holding one, for sym at locate. */
+static book_t *only_book(const char *sym, uint16_t locate)
 {
     books_reset();
     uint8_t stock[8];
-    stock8("TEST", stock);
-    book_t *bk = book_for(7, stock);
+    stock8(sym, stock);
+    book_t *bk = book_for(locate, stock);
     CHECK(bk != NULL, "no book");
+    return bk;
+}
+
+/* Levels stay sorted worst..best, quantities add up, empty levels disappear. */
+static void check_levels(void)
+{
+    book_t *bk = only_book("TEST", 7);
     static uint64_t ref_qty[2][64];
     memset(ref_qty, 0, sizeof ref_qty);
     for (int step = 0; step < 100000; step++) {
@@ -119,6 +126,29 @@ static void check_levels(void)
     }
     CHECK(cnt_get(&E.st.level_missing) == 0, "level_missing %" PRIu64,
           cnt_get(&E.st.level_missing));
+}
+
+/* A full side keeps its best --max-levels: a better level pushes out the worst, a worse one
+ * is not tracked; both counted as level_overflow. */
+static void check_level_overflow(void)
+{
+    book_t *bk = only_book("FULL", 8);
+    unsigned keep = O.max_levels;
+    O.max_levels = 4;
+    uint64_t overflow = cnt_get(&E.st.level_overflow);
+    for (uint32_t p = 1010; p >= 1007; p--) /* asks, worst first */
+        level_add(bk, 1, p, 100);
+    level_add(bk, 1, 1005, 100); /* new best: 1010 goes */
+    level_add(bk, 1, 1006, 100); /* between: 1009 goes */
+    level_add(bk, 1, 1020, 100); /* worse than all: not kept */
+    static const uint32_t want[4] = {1008, 1007, 1006, 1005};
+    CHECK(bk->nlev[1] == 4, "%u ask levels", bk->nlev[1]);
+    for (unsigned i = 0; i < 4; i++)
+        CHECK(bk->lev[1][i].price == want[i] && bk->lev[1][i].qty == 100, "ask %u: %u x %" PRIu64,
+              i, bk->lev[1][i].price, bk->lev[1][i].qty);
+    CHECK(cnt_get(&E.st.level_overflow) - overflow == 3, "level_overflow +%" PRIu64,
+          cnt_get(&E.st.level_overflow) - overflow);
+    O.max_levels = keep;
 }
 
 static void check_histogram(void)
@@ -271,6 +301,7 @@ int main(void)
     check_order_table(1);
     check_order_table(0);
     check_levels();
+    check_level_overflow();
     check_order_path_rehearsal();
     check_histogram();
     check_token();

@@ -19,7 +19,17 @@ pytestmark = [
 
 STRATEGY = ["--buy", "AAPL:100.05", "--sell", "MSFT:99.95"]
 LOOSE_RISK = ["--max-orders-per-sec", "1000000", "--max-position", "100000000"]
-STAGES = ("tick_to_trade", "decode_to_order", "decode", "book", "decision", "risk", "encode")
+STAGES = (
+    "tick_to_trade",
+    "decode_to_order",
+    "decode_to_order_add",
+    "decode_to_order_change",
+    "decode",
+    "book",
+    "decision",
+    "risk",
+    "encode",
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +91,7 @@ def test_orders_reach_the_gateway_and_stats_hold_histograms(engine: Rig) -> None
         assert lat[name]["p50"] <= lat[name]["p99"] <= lat[name]["max"], name
         assert sum(b[2] for b in lat[name]["buckets"]) == lat[name]["count"], name
     assert lat["decode_to_order"]["count"] == sent
+    assert lat["decode_to_order_add"]["count"] + lat["decode_to_order_change"]["count"] == sent
     assert lat["decode"]["count"] == 20000
     ts = stats["timestamps"]
     assert ts["rx"]["software"] == stats["feed"]["packets"]
@@ -286,6 +297,8 @@ def test_threads_are_named_and_pinned(engine: Rig) -> None:
         ("gwsim", ["stray"], "unexpected argument 'stray'"),
         ("floor", ["--ms", "5"], "--ms: expected an integer in 10..600000"),
         ("floor", ["--cpu", "x"], "--cpu"),
+        ("floor", ["--ws-every-us", "0"], "--ws-every-us: expected an integer in 1..10000"),
+        ("floor", ["--ws-samples", "10"], "--ws-samples: expected an integer in 1000..1000000"),
     ],
 )
 def test_invalid_options_exit_2_with_a_clear_message(
@@ -299,7 +312,10 @@ def test_invalid_options_exit_2_with_a_clear_message(
 
 def test_floor_reports_interruptions_and_load_times(bindir: Path) -> None:
     r = subprocess.run(
-        [str(bindir / "floor"), "--cpu", "0", "--ms", "100"],
+        [
+            *(str(bindir / "floor"), "--cpu", "0", "--ms", "100"),
+            *("--ws-every-us", "5", "--ws-samples", "2000"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -313,6 +329,12 @@ def test_floor_reports_interruptions_and_load_times(bindir: Path) -> None:
     assert rates["250"] >= rates["1000"] >= rates["10000"] >= rates["100000"] >= 0
     assert [m["mib"] for m in floor["dependent_load_ns"]] == [1, 4, 32]
     assert all(m["ns"] > 0 for m in floor["dependent_load_ns"])
+    ws = floor["working_set"]
+    assert ws["every_us"] == 5 and ws["samples"] == 2000 and ws["timer_ns"] > 0
+    assert [b["kib"] for b in ws["buffers"]] == [256, 1024, 32768]
+    for b in ws["buffers"]:
+        # a timed load costs at least the timer alone; percentiles are ordered
+        assert ws["timer_ns"] <= b["p50"] <= b["p90"] <= b["p99"] <= b["p999"], b
 
 
 @pytest.mark.parametrize("prog", ["t2t", "feedsim", "gwsim", "floor"])

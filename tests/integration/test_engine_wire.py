@@ -262,3 +262,9 @@ def test_wire_formats_decode_independently(captured: tuple[Rig, Path]) -> None:
         assert char(w["cross_type"]) == g["cross_type"] == "N"
         assert char(w["customer_type"]) == g["customer_type"] == "R"
     assert accepted_tokens == [w["order_token"] for w in enter]
+
+    # ---- decode-to-order split by the type of the message that triggered each order
+    triggers = [decoded[o["trigger_seq"]]["type"] for o in orders]
+    lat = stats["latency"]
+    assert lat["decode_to_order_add"]["count"] == sum(t in "AF" for t in triggers) > 0
+    assert lat["decode_to_order_change"]["count"] == sum(t in "ECXDU" for t in triggers) > 0

@@ -123,8 +123,8 @@ static double load_ns(const tsc_cal_t *cal, unsigned mib, int *huge)
     return (double)tsc_to_ns(cal, t1 - t0) / (double)steps;
 }
 
-/* One load of a random line of a buffer of kib KiB after each O.ws_every_us of polling an empty
- * socket, O.ws_samples times, into h (ns, the timer's own cost included: see timer_ns). */
+/* One load of a random line of a buffer of kib KiB after each O.ws_every_us of polling an
+ * empty socket, O.ws_samples times, into h (ns, the timer's own cost included: timer_ns). */
 static void working_set(const tsc_cal_t *cal, int fd, unsigned kib, hist_t *h, int *huge)
 {
     size_t size = (size_t)kib << 10, lines = size / 64;
@@ -168,6 +168,11 @@ static uint64_t timer_ns(const tsc_cal_t *cal)
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
+    /* the socket the working-set measurement polls, like t2t-hot's feed socket */
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || bind(fd, (struct sockaddr *)&lo, sizeof lo))
+        die("a UDP socket on the loopback to poll: %s", strerror(errno));
     if (O.cpu >= 0)
         pin_process(O.cpu);
     tsc_cal_t cal = tsc_calibrate();
@@ -199,10 +204,6 @@ int main(int argc, char **argv)
         printf("%s{\"mib\": %u, \"ns\": %.1f, \"hugepages\": %s}", k ? ", " : "", MEM_MIB[k], ns,
                huge ? "true" : "false");
     }
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (fd < 0 || bind(fd, (struct sockaddr *)&lo, sizeof lo))
-        die("a UDP socket on the loopback to poll: %s", strerror(errno));
     printf("], \"working_set\": {\"every_us\": %u, \"samples\": %u, \"timer_ns\": %" PRIu64
            ", \"buffers\": [",
            O.ws_every_us, O.ws_samples, timer_ns(&cal));

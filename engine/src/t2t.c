@@ -1147,10 +1147,19 @@ static void pin_self(int t)
         die("pinning %s to CPU %d: %s", THREAD_NAMES[t], O.cpu[t], strerror(r));
 }
 
+/* The first thing each thread does: take its name (until then it carries its creator's,
+ * "t2t", under which a launcher pinning by name would put it on the housekeeping CPUs),
+ * then publish its tid, so that "ready" means every thread runs under its own name. */
+static void thread_start(int t)
+{
+    pthread_setname_np(pthread_self(), THREAD_NAMES[t]);
+    __atomic_store_n(&E.tid[t], (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+}
+
 static void *hot_main(void *arg)
 {
     (void)arg;
-    __atomic_store_n(&E.tid[TH_HOT], (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    thread_start(TH_HOT);
     struct iovec iov = {E.rxbuf, RX_BUF};
     char ctrl[512];
     struct msghdr mh;
@@ -1442,7 +1451,7 @@ static void session_replies(uint8_t *buf, size_t *have)
 static void *session_main(void *arg)
 {
     (void)arg;
-    __atomic_store_n(&E.tid[TH_SESSION], (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    thread_start(TH_SESSION);
     static uint8_t buf[65536];
     size_t have = 0;
     uint64_t cursor = 0, next_hb = mono_ns() + (uint64_t)O.heartbeat_ms * 1000000ull;
@@ -1748,11 +1757,9 @@ int main(int argc, char **argv)
             CPU_SET(O.cpu[t], &set);
             pthread_attr_setaffinity_np(&at, sizeof set, &set);
         }
-        /* a new thread inherits its creator's name: take the child's name for the
-         * moment of creation, so that no one ever sees the child under another name */
-        pthread_setname_np(pthread_self(), THREAD_NAMES[t]);
+        /* each thread names itself (thread_start): the main thread never carries another
+         * thread's name, or a launcher pinning by name would move it to that thread's CPU */
         int r = pthread_create(&th[t], &at, fn[t], NULL);
-        pthread_setname_np(pthread_self(), "t2t");
         if (r)
             die("creating thread %s: %s", THREAD_NAMES[t], strerror(r));
         pthread_attr_destroy(&at);

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -270,6 +271,24 @@ def test_threads_are_named_and_pinned(engine: Rig) -> None:
     assert stats["threads"]["t2t-session"] == {"tid": tasks["t2t-session"][0], "cpu": sess}
     assert t2t.stop() == 0
     assert read_json(engine.path("t2t.json"))["session"]["state"] == "logged_out"
+
+
+def test_each_thread_takes_its_own_name_and_no_other(engine: Rig) -> None:
+    """colotune-launch pins threads by name as soon as it sees them: a thread that carries
+    another's name, even for a moment, is put on that thread's CPU. strace records every
+    PR_SET_NAME with the thread that made it; each must be that thread's own name."""
+    trace = engine.path("names.strace")
+    engine.gwsim()
+    strace = ["strace", "--seccomp-bpf", "-f", "-qq", "-e", "trace=prctl", "-o", str(trace)]
+    t2t = engine.t2t("--exit-on-end", prefix=strace)
+    engine.feedsim("--messages", "2000")
+    assert t2t.popen.wait(60) == 0, t2t.stderr
+    tids = {v["tid"]: name for name, v in read_json(engine.path("t2t.json"))["threads"].items()}
+    calls = re.findall(r'^(\d+) +prctl\(PR_SET_NAME, "([^"]*)"', trace.read_text(), flags=re.M)
+    assert {name for _, name in calls} >= {"t2t-hot", "t2t-session"}, calls
+    for tid, name in calls:
+        # the main thread (not in the stats' threads) is t2t
+        assert name == tids.get(int(tid), "t2t"), (tid, name, tids)
 
 
 @pytest.mark.parametrize(

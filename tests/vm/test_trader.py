@@ -58,7 +58,9 @@ class Trader:
     def play(self, *extra: str, name: str, now: str = OUTSIDE, engine: Path | None = None) -> Run:
         binary = engine or self.engine
         variables = {
+            # the lab group never trades (no trading days): pin the days so that `now` decides
             "colotune_now": now,
+            "colotune_trading_days": ["mon", "tue", "wed", "thu", "fri"],
             "trader_engine_src": str(binary),
             "trader_engine_sha256": sha256(binary),
             "trader_engine_args": ["--gateway", "127.0.0.1:31002", "--connect-timeout-ms", "60000"],

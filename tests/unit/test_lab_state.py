@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +99,42 @@ def test_a_boot_counts_as_progressing_while_its_console_moves_or_shows_login(
     serial.write_text("Debian GNU/Linux 12 lab1 ttyS0\n\nlab1 login: ")
     now = serial.stat().st_mtime
     assert runner.console_progressing(serial, now=now + runner.CONSOLE_QUIET_LIMIT + 1)
+
+
+def _bind_ssh_listener(control_dir: Path) -> None:
+    """Bind a Unix socket where ssh binds its ControlMaster listener: ControlPath=DIR/%C
+    (40 hex characters) plus a dot and 16 random characters."""
+    control_dir.mkdir(parents=True, exist_ok=True)
+    path = control_dir / ("c" * 40 + "." + "r" * 16)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind(str(path))
+    path.unlink()
+
+
+def test_a_deep_state_dir_still_gets_an_ssh_control_socket(tmp_path: Path) -> None:
+    """pytest-of-root/pytest-107/lab0/lab-2s4c2t/ssh was one byte too long for the socket
+    ssh binds: every ssh to the lab failed with "too long for Unix domain socket"."""
+    deep = tmp_path / ("d" * 60)
+    lab = runner.Lab(state=deep / "state", cache=tmp_path / "cache", log=lambda _msg: None)
+    with pytest.raises(OSError, match="too long"):  # where the control sockets used to go
+        _bind_ssh_listener(deep / "state" / "ssh")
+    control = lab._make_control_dir()
+    assert control != deep / "state" / "ssh"
+    assert control.stat().st_mode & 0o777 == 0o700
+    _bind_ssh_listener(control)
+    # the same state dir always maps to the same directory, another one to another
+    assert lab.control_dir == control
+    other = runner.Lab(state=deep / "other", cache=tmp_path / "cache", log=lambda _msg: None)
+    assert other.control_dir != control
+    lab.down()
+    assert not control.exists()
+
+
+def test_a_short_state_dir_keeps_its_control_sockets_inside(tmp_path: Path) -> None:
+    short = Path("/tmp") / f"ct-{os.getpid()}"
+    try:
+        lab = runner.Lab(state=short, cache=tmp_path / "cache", log=lambda _msg: None)
+        assert lab._make_control_dir() == short / "ssh"
+        _bind_ssh_listener(short / "ssh")
+    finally:
+        shutil.rmtree(short, ignore_errors=True)

@@ -11,6 +11,7 @@ stops each by that PID after checking the PID still belongs to that VM's qemu.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -19,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -39,6 +41,10 @@ SSH_PROGRESS_FACTOR = 2.5
 CONSOLE_QUIET_LIMIT = 180.0
 # Seconds an SSH probe waits for the TCP connection and sshd's banner.
 SSH_PROBE_TIMEOUT = 60.0
+# ssh binds its control socket at ControlPath plus 17 characters of its own (".XXXXXXXX..."),
+# and a Unix socket's path holds at most 107 bytes: after %C (40 characters) and the slash,
+# the directory gets 49.
+CONTROL_DIR_MAX = 49
 
 Log = Callable[[str], None]
 
@@ -133,7 +139,25 @@ class Lab:
 
     @property
     def control_dir(self) -> Path:
-        return self.state / "ssh"
+        """Where ssh keeps the lab's shared connections: the state dir's ssh/ when its path
+        leaves room for a Unix socket's, else a short directory in the temp dir named after
+        it (a deep state dir, such as a test's, made every ssh to the lab fail)."""
+        own = self.state / "ssh"
+        if len(str(own)) <= CONTROL_DIR_MAX:
+            return own
+        digest = hashlib.sha256(str(own).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"colotune-ssh-{digest}"
+
+    def _make_control_dir(self) -> Path:
+        """The control directory, created private to this user; refused when another
+        user owns it (their sockets would carry our sessions)."""
+        d = self.control_dir
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if d.stat().st_uid != os.geteuid():
+            raise ColotuneError(
+                f"lab: {d} belongs to another user; remove it or use another state dir"
+            )
+        return d
 
     def _load(self) -> dict[str, object]:
         try:
@@ -261,7 +285,7 @@ class Lab:
                     "run `colotune lab down` first"
                 )
         accel = self.choose_accel(img)
-        self.control_dir.mkdir(parents=True, exist_ok=True)
+        self._make_control_dir()
         self._save_hosts(hosts, image=str(img.disk), ssh_key=str(img.ssh_key), accel=accel)
         wanted = [f"lab{i}" for i in range(1, count + 1)]
         for name in sorted(set(hosts) - set(wanted)):
@@ -455,8 +479,7 @@ class Lab:
     # -- SSH ------------------------------------------------------------------------------
 
     def _ssh_options(self) -> list[str]:
-        self.control_dir.mkdir(parents=True, exist_ok=True)
-        return inventory_mod.ssh_options(self.control_dir)
+        return inventory_mod.ssh_options(self._make_control_dir())
 
     def ssh_argv(
         self,

@@ -121,6 +121,12 @@ while [ $tries -lt 900 ]; do
   sleep 0.2
 done
 [ -n "$mgmt" ] || {{ log "no management NIC with MAC {MGMT_MAC}"; exit 1; }}
+# a NIC that took the management NIC's old name between the lookup and the configuration
+# got the address too: two routes to 10.0.2.0/24, and SSH answers left by the wrong one
+for d in /sys/class/net/*; do
+  d=${{d##*/}}
+  [ "$d" = lo ] || [ "$d" = "$mgmt" ] || ip addr del 10.0.2.15/24 dev "$d" 2>/dev/null
+done
 name_of() {{
   for d in /sys/class/net/*; do [ "$(cat "$d/ifindex")" = "$1" ] && echo "${{d##*/}}"; done
 }}

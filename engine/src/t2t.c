@@ -397,6 +397,23 @@ static struct {
     hist_t h_d2o_add, h_d2o_change;
 } E;
 
+/* Every histogram, by its name in the statistics' "latency" object. */
+static const struct {
+    const char *name;
+    hist_t *h;
+} HISTS[] = {{"tick_to_trade", &E.h_t2t},
+             {"rx_to_decode", &E.h_rx2d},
+             {"rx_to_send_return", &E.h_rx2s},
+             {"decode_to_order", &E.h_d2o},
+             {"decode_to_order_add", &E.h_d2o_add},
+             {"decode_to_order_change", &E.h_d2o_change},
+             {"decode", &E.h_decode},
+             {"book", &E.h_book},
+             {"decision", &E.h_decision},
+             {"risk", &E.h_risk},
+             {"encode", &E.h_encode}};
+#define NHISTS (sizeof HISTS / sizeof *HISTS)
+
 static volatile sig_atomic_t sig_stop, sig_dump;
 static void on_signal(int s)
 {
@@ -1311,22 +1328,11 @@ static void write_stats(const char *path)
                ", \"unknown_packets\": %" PRIu64 ", \"drops\": %" PRIu64 "},\n",
             cnt_get(&S->hb_sent), cnt_get(&S->hb_rcvd), cnt_get(&S->soup_unknown),
             cnt_get(&S->drops));
-    struct {
-        const char *name;
-        hist_t *h;
-    } hs[] = {{"tick_to_trade", &E.h_t2t}, {"rx_to_decode", &E.h_rx2d},
-              {"rx_to_send_return", &E.h_rx2s},
-              {"decode_to_order", &E.h_d2o},
-              {"decode_to_order_add", &E.h_d2o_add},
-              {"decode_to_order_change", &E.h_d2o_change},
-              {"decode", &E.h_decode},     {"book", &E.h_book},
-              {"decision", &E.h_decision}, {"risk", &E.h_risk},
-              {"encode", &E.h_encode}};
     fprintf(f, "  \"latency\": {\n");
-    for (size_t i = 0; i < sizeof hs / sizeof *hs; i++) {
-        fprintf(f, "    \"%s\": ", hs[i].name);
-        hist_json(f, hs[i].h, "    ");
-        fprintf(f, "%s\n", i + 1 < sizeof hs / sizeof *hs ? "," : "");
+    for (size_t i = 0; i < NHISTS; i++) {
+        fprintf(f, "    \"%s\": ", HISTS[i].name);
+        hist_json(f, HISTS[i].h, "    ");
+        fprintf(f, "%s\n", i + 1 < NHISTS ? "," : "");
     }
     fprintf(f, "  }\n}\n");
     if (path) {
@@ -1709,11 +1715,8 @@ int main(int argc, char **argv)
     E.tfd = -1;
     E.ufd = -1;
     atomic_flag_clear(&E.send_lock);
-    hist_t *hs[] = {&E.h_t2t, &E.h_rx2d, &E.h_rx2s, &E.h_d2o, &E.h_d2o_add,
-                    &E.h_d2o_change, &E.h_decode, &E.h_book, &E.h_decision, &E.h_risk,
-                    &E.h_encode};
-    for (size_t i = 0; i < sizeof hs / sizeof *hs; i++)
-        hist_init(hs[i]);
+    for (size_t i = 0; i < NHISTS; i++)
+        hist_init(HISTS[i].h);
     pin_self(O.bench_file ? TH_HOT : TH_SESSION);
     E.cal = tsc_calibrate();
     E.tsc_per_sec = (uint64_t)(E.cal.ghz * 1e9);

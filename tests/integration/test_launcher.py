@@ -275,7 +275,10 @@ def test_t2t_threads_pinned_where_the_plan_says_and_signals_forwarded(
     assert isinstance(summary["engine_stats"], dict)
     by_name = {t["name"]: t for t in summary["threads"]}
     assert by_name["t2t-hot"]["after"] == "1"
+    assert by_name["t2t-hot"]["last_cpu"] == 1
     assert by_name["t2t-session"]["after"] == "0"
+    assert summary["signals_forwarded"] == ["SIGUSR1", "SIGTERM"]
+    assert summary["ended_by"] == "itself, with status 0, after a forwarded SIGTERM"
     assert not Path(f"/proc/{pid}").exists()
 
 
@@ -341,6 +344,79 @@ def test_numactl_binds_memory_when_installed(files: Files, launchers: list[Launc
     code, err = launcher.wait()
     assert code == 7, err
     assert "numactl --membind" in err
+
+
+# ---------------------------------------------------------------- the run summary
+# The launcher places threads when the planned ones appear and re-checks every --recheck-s
+# (600 s here, so no periodic re-check can help): a thread that starts or takes its name
+# after the first placement must still be placed and listed in last-run.json.
+
+
+def summary_threads(files: Files) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    summary = json.loads((files.dir / "stats" / "last-run.json").read_text())
+    return summary, {t["name"]: t for t in summary["threads"]}
+
+
+def launch_standin(
+    files: Files, launchers: list[Launcher], names: list[str], more: list[str], **config: Any
+) -> tuple[Launcher, Path]:
+    """The stand-in under the launcher (plan: lt-hot on CPU 1), with more stand-in options."""
+    out = files.dir / "engine"
+    out.mkdir()
+    engine = standin_config(out, names, **config)
+    engine["args"] += more
+    argv = files.write(plan_doc({"lt-hot": 1}), engine)
+    launcher = Launcher([*argv, "--force", "--recheck-s", "600"])
+    launchers.append(launcher)
+    return launcher, out
+
+
+def test_run_summary_lists_a_thread_that_takes_its_name_late(
+    files: Files, launchers: list[Launcher]
+) -> None:
+    launcher, _ = launch_standin(files, launchers, ["lt-hot", "lt-aux"], ["--late", "lt-aux=1.0"])
+    pid = launcher.engine(files.dir / "stats")
+    creator = Path(f"/proc/{pid}/comm").read_text().strip()
+    wait_for(lambda: "lt-aux" in threads_of(pid), 20, "lt-aux to take its name")
+    os.kill(launcher.proc.pid, signal.SIGTERM)
+    code, err = launcher.wait()
+    assert code == 7, err
+    summary, by_name = summary_threads(files)
+    assert by_name["lt-aux"]["renamed_from"] == [creator], summary["threads"]
+    assert by_name["lt-aux"]["after"] == "0"
+    assert by_name["lt-aux"]["last_cpu"] == 0
+    assert by_name["lt-hot"]["after"] == "1"
+    assert by_name["lt-hot"]["last_cpu"] == 1
+    assert summary["signals_forwarded"] == ["SIGTERM"]
+    assert summary["ended_by"] == "itself, with status 7, after a forwarded SIGTERM"
+
+
+def test_run_summary_lists_a_thread_started_late_in_an_engine_that_ends_itself(
+    files: Files, launchers: list[Launcher]
+) -> None:
+    more = ["--start-after", "lt-late=0.5", "--end-after", "2"]
+    launcher, _ = launch_standin(files, launchers, ["lt-hot", "lt-late"], more)
+    code, err = launcher.wait()
+    assert code == 7, err
+    summary, by_name = summary_threads(files)
+    assert by_name["lt-late"]["after"] == "0", summary["threads"]
+    assert by_name["lt-late"]["planned_cpu"] is None
+    assert f"thread lt-late ({by_name['lt-late']['tid']})" in err
+    assert summary["signals_forwarded"] == []
+    assert summary["ended_by"] == "itself, with status 7"
+
+
+def test_run_summary_says_when_the_stop_was_forced(files: Files, launchers: list[Launcher]) -> None:
+    launcher, out = launch_standin(
+        files, launchers, ["lt-aux"], ["--ignore-term"], threads=["lt-hot"], thread_wait_s=1
+    )
+    code, err = launcher.wait(timeout=60)
+    assert code == 2, err
+    summary, by_name = summary_threads(files)
+    assert summary["engine_status"] == -signal.SIGKILL
+    assert summary["ended_by"] == "forced: SIGKILL after 10 s without stopping on SIGTERM"
+    assert "lt-aux" in by_name, summary["threads"]
+    assert (out / "signals").read_text().split() == ["SIGTERM"]
 
 
 # ---------------------------------------------------------------- refusals
@@ -414,3 +490,5 @@ def test_planned_thread_the_engine_never_starts_exits_2(
     assert "thread(s) lt-hot in the plan never appeared in the engine" in err
     assert "lt-aux" in err  # names the threads it did see
     assert not Path(f"/proc/{pid}").exists(), "the engine must have been stopped"
+    summary = json.loads((files.dir / "stats" / "last-run.json").read_text())
+    assert summary["ended_by"] == "the launcher: SIGTERM, the engine could not run as planned"

@@ -13,9 +13,11 @@ not given. `--preflight-only` exits 0 when every control passes, else 3.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -43,6 +45,12 @@ EXIT_BAD_INPUT = 2
 EXIT_PREFLIGHT = 3
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 STOP_GRACE_S = 10.0
+POLL_S = 0.02  # while waiting for the planned threads to appear
+# While the engine runs, the launcher lists its threads (/proc/PID/task/*/comm, a few
+# microseconds on a housekeeping CPU) every WATCH_S and places any new or renamed one at
+# once, so the run summary has every thread that lived longer than that; the full
+# re-check of every thread's affinity and policy comes every --recheck-s.
+WATCH_S = 0.1
 
 
 def say(message: str) -> None:
@@ -160,6 +168,12 @@ class Launch:
         }
         self.placed: dict[int, threads.Placement] = {}
         self.proc: subprocess.Popen[bytes] | None = None
+        # Signals are caught by a handler that only queues them; the launcher's own loop
+        # looks at the engine's threads one last time, then forwards them (deliver_signals).
+        self.pending: list[int] = []
+        self.forwarded: list[str] = []
+        self.stopped_by: str | None = None  # "launcher" (SIGTERM) or "forced" (SIGKILL)
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     # ------------------------------------------------------------ steps
 
@@ -231,13 +245,39 @@ class Launch:
         return proc
 
     def forward_signals(self) -> None:
-        def forward(signum: int, _frame: FrameType | None) -> None:
-            if self.proc is not None and self.proc.poll() is None:
-                say(f"forwarding {signal.Signals(signum).name} to the engine (pid {self.proc.pid})")
-                os.kill(self.proc.pid, signum)
+        """Queue SIGTERM, SIGINT and SIGUSR1 for the engine; the wake-up pipe ends any wait."""
+
+        def queue(signum: int, _frame: FrameType | None) -> None:
+            self.pending.append(signum)
 
         for sig in FORWARDED:
-            signal.signal(sig, forward)
+            signal.signal(sig, queue)
+        signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+
+    def deliver_signals(self, proc: subprocess.Popen[bytes]) -> None:
+        """Forward queued signals; before each, one more look at the engine's threads.
+
+        The look comes first because the engine's threads may end as soon as the signal
+        reaches them, and the run summary must list every thread the engine ran with.
+        """
+        with contextlib.suppress(OSError):
+            while os.read(self.wake_r, 512):
+                pass
+        while self.pending:
+            signum = self.pending.pop(0)
+            name = signal.Signals(signum).name
+            if proc.poll() is not None:
+                say(f"{name} received after the engine ended; not forwarded")
+                continue
+            self.pin(proc)
+            say(f"forwarding {name} to the engine (pid {proc.pid})")
+            os.kill(proc.pid, signum)
+            self.forwarded.append(name)
+
+    def pause(self, proc: subprocess.Popen[bytes], seconds: float) -> None:
+        """Sleep at most `seconds`, waking early when a signal arrives."""
+        if proc.poll() is None and seconds > 0:
+            select.select([self.wake_r], [], [], seconds)
 
     def wait_for_threads(self, proc: subprocess.Popen[bytes]) -> str | None:
         """Wait until every planned thread exists; an error message if it never does."""
@@ -245,6 +285,7 @@ class Launch:
         wanted = sorted(self.plan.threads)
         seen: list[threads.Task] = []
         while time.monotonic() < deadline:
+            self.deliver_signals(proc)
             if proc.poll() is not None:
                 return (
                     f"the engine exited (status {proc.returncode}) before starting "
@@ -253,7 +294,7 @@ class Launch:
             seen = threads.tasks(proc.pid)
             if not threads.missing(wanted, seen):
                 return None
-            time.sleep(0.01)
+            self.pause(proc, POLL_S)
         names = sorted({t.name for t in seen})
         return (
             f"thread(s) {', '.join(threads.missing(wanted, seen))} in the plan never appeared in "
@@ -294,12 +335,29 @@ class Launch:
     def stop(self, proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is not None:
             return
+        self.pin(proc)  # the last look at its threads
+        self.stopped_by = "launcher"
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=STOP_GRACE_S)
         except subprocess.TimeoutExpired:
+            self.stopped_by = "forced"
             proc.kill()
             proc.wait()
+
+    def ended_by(self, code: int) -> str:
+        """How the engine ended, for the run summary."""
+        if self.stopped_by == "forced":
+            return f"forced: SIGKILL after {STOP_GRACE_S:g} s without stopping on SIGTERM"
+        if self.stopped_by == "launcher":
+            return "the launcher: SIGTERM, the engine could not run as planned"
+        if self.forwarded and code < 0 and signal.Signals(-code).name in self.forwarded:
+            return f"a forwarded signal: {signal.Signals(-code).name}"
+        if code < 0:
+            return f"a signal not sent through the launcher: {signal.Signals(-code).name}"
+        if self.forwarded:
+            return f"itself, with status {code}, after a forwarded {self.forwarded[-1]}"
+        return f"itself, with status {code}"
 
     def finish(self, proc: subprocess.Popen[bytes], error: str | None = None) -> int:
         code = proc.returncode if proc.returncode is not None else proc.wait()
@@ -310,6 +368,8 @@ class Launch:
                 "ended": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "engine_status": code,
                 "exit_code": exit_code,
+                "ended_by": self.ended_by(code),
+                "signals_forwarded": list(self.forwarded),
                 "threads": [p.to_dict() for p in self.placed.values()],
                 "error": error,
             }
@@ -347,13 +407,23 @@ class Launch:
             self.stop(proc)
             self.finish(proc, problem)
             return EXIT_BAD_INPUT
-        while True:
-            try:
-                proc.wait(timeout=self.args.recheck_s)
-                break
-            except subprocess.TimeoutExpired:
-                self.pin(proc)
+        self.watch(proc)
         return self.finish(proc)
+
+    def watch(self, proc: subprocess.Popen[bytes]) -> None:
+        """Until the engine ends: forward signals, place new or renamed threads, re-check."""
+        next_check = time.monotonic() + self.args.recheck_s
+        last = threads.tasks(proc.pid)
+        while proc.poll() is None:
+            self.deliver_signals(proc)
+            now = threads.tasks(proc.pid)
+            if time.monotonic() >= next_check:
+                self.pin(proc)
+                next_check = time.monotonic() + self.args.recheck_s
+            elif now != last:
+                self.pin(proc)
+            last = now
+            self.pause(proc, min(WATCH_S, next_check - time.monotonic()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -79,6 +79,8 @@ class Placement:
     policy: str = "SCHED_OTHER"
     fixed: bool = False
     error: str | None = None
+    last_cpu: int | None = None  # where the kernel last ran it, at the latest look
+    renamed_from: tuple[str, ...] = ()  # names the thread carried before (a late-named thread)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -90,6 +92,8 @@ class Placement:
             "policy": self.policy,
             "fixed": self.fixed,
             "error": self.error,
+            "last_cpu": self.last_cpu,
+            "renamed_from": list(self.renamed_from),
         }
 
 
@@ -111,7 +115,8 @@ def place(
 
     Planned threads go to their own CPU (and SCHED_FIFO when a priority is given);
     every other thread to the housekeeping CPUs. Threads already placed (in `seen`)
-    are re-checked and only reported again when they had drifted.
+    are re-checked and only reported again when they had drifted or were renamed;
+    each pass refreshes where every thread last ran.
     """
     seen = {} if seen is None else seen
     done: list[Placement] = []
@@ -122,13 +127,22 @@ def place(
             continue
         known = seen.get(task.tid)
         if known is not None and before == want and known.name == task.name:
+            ran_on = last_cpu(pid, task.tid, proc)
+            if ran_on is not None:
+                known.last_cpu = ran_on
             continue
+        earlier: tuple[str, ...] = ()
+        if known is not None:
+            earlier = known.renamed_from
+            if known.name != task.name:
+                earlier = (*earlier, known.name)
         record = Placement(
             tid=task.tid,
             name=task.name,
             planned_cpu=planned.get(task.name),
             before=cpulist.render(before),
             after=cpulist.render(before),
+            renamed_from=earlier,
         )
         try:
             if before != want:
@@ -158,6 +172,7 @@ def place(
         record.policy = {os.SCHED_FIFO: f"SCHED_FIFO:{prio}", os.SCHED_RR: f"SCHED_RR:{prio}"}.get(
             policy, "SCHED_OTHER"
         )
+        record.last_cpu = last_cpu(pid, task.tid, proc)
         seen[task.tid] = record
         done.append(record)
     return done

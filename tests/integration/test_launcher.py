@@ -406,6 +406,18 @@ def test_run_summary_lists_a_thread_started_late_in_an_engine_that_ends_itself(
     assert summary["ended_by"] == "itself, with status 7"
 
 
+def test_run_summary_names_a_signal_from_elsewhere(files: Files, launchers: list[Launcher]) -> None:
+    launcher, out = launch_standin(files, launchers, ["lt-hot"], [])
+    pid = launcher.engine(files.dir / "stats")
+    wait_for(lambda: pinned(pid, {"lt-hot": frozenset({1})}), 20, "lt-hot pinned to CPU 1")
+    os.kill(pid, signal.SIGKILL)  # as the OOM killer or an operator would
+    code, err = launcher.wait()
+    assert code == 128 + signal.SIGKILL, err
+    summary, by_name = summary_threads(files)
+    assert summary["ended_by"] == "a signal not sent through the launcher: SIGKILL"
+    assert by_name["lt-hot"]["after"] == "1"
+
+
 def test_run_summary_says_when_the_stop_was_forced(files: Files, launchers: list[Launcher]) -> None:
     launcher, out = launch_standin(
         files, launchers, ["lt-aux"], ["--ignore-term"], threads=["lt-hot"], thread_wait_s=1

@@ -46,10 +46,10 @@ EXIT_PREFLIGHT = 3
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 STOP_GRACE_S = 10.0
 POLL_S = 0.02  # while waiting for the planned threads to appear
-# While the engine runs, the launcher lists its threads (/proc/PID/task/*/comm, a few
-# microseconds on a housekeeping CPU) every WATCH_S and places any new or renamed one at
-# once, so the run summary has every thread that lived longer than that; the full
-# re-check of every thread's affinity and policy comes every --recheck-s.
+# While the engine runs, the launcher lists its threads (/proc/PID/task/*/comm and stat,
+# a few microseconds on a housekeeping CPU) every WATCH_S, places any new or renamed one
+# at once and notes where each last ran, so the run summary has every thread that lived
+# longer than that; the full re-check of affinity and policy comes every --recheck-s.
 WATCH_S = 0.1
 
 
@@ -351,10 +351,14 @@ class Launch:
             return f"forced: SIGKILL after {STOP_GRACE_S:g} s without stopping on SIGTERM"
         if self.stopped_by == "launcher":
             return "the launcher: SIGTERM, the engine could not run as planned"
-        if self.forwarded and code < 0 and signal.Signals(-code).name in self.forwarded:
-            return f"a forwarded signal: {signal.Signals(-code).name}"
         if code < 0:
-            return f"a signal not sent through the launcher: {signal.Signals(-code).name}"
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:  # a real-time signal has no name of its own
+                name = f"signal {-code}"
+            if name in self.forwarded:
+                return f"a forwarded signal: {name}"
+            return f"a signal not sent through the launcher: {name}"
         if self.forwarded:
             return f"itself, with status {code}, after a forwarded {self.forwarded[-1]}"
         return f"itself, with status {code}"
@@ -422,6 +426,8 @@ class Launch:
                 next_check = time.monotonic() + self.args.recheck_s
             elif now != last:
                 self.pin(proc)
+            else:
+                threads.refresh_last_cpu(proc.pid, self.placed)
             last = now
             self.pause(proc, min(WATCH_S, next_check - time.monotonic()))
 

@@ -97,6 +97,14 @@ class Placement:
         }
 
 
+def refresh_last_cpu(pid: int, seen: dict[int, Placement], proc: Path = Path("/proc")) -> None:
+    """Note where each known thread last ran (threads that ended keep their last value)."""
+    for record in seen.values():
+        ran_on = last_cpu(pid, record.tid, proc)
+        if ran_on is not None:
+            record.last_cpu = ran_on
+
+
 def wanted(task: Task, planned: dict[str, int], housekeeping: frozenset[int]) -> frozenset[int]:
     cpu = planned.get(task.name)
     return frozenset({cpu}) if cpu is not None else housekeeping

@@ -376,8 +376,9 @@ def test_run_summary_lists_a_thread_that_takes_its_name_late(
 ) -> None:
     launcher, _ = launch_standin(files, launchers, ["lt-hot", "lt-aux"], ["--late", "lt-aux=1.0"])
     pid = launcher.engine(files.dir / "stats")
-    creator = Path(f"/proc/{pid}/comm").read_text().strip()
     wait_for(lambda: "lt-aux" in threads_of(pid), 20, "lt-aux to take its name")
+    # Read only now: the engine's process may start as numactl and exec the stand-in.
+    creator = Path(f"/proc/{pid}/comm").read_text().strip()
     os.kill(launcher.proc.pid, signal.SIGTERM)
     code, err = launcher.wait()
     assert code == 7, err

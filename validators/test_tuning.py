@@ -106,7 +106,7 @@ def test_irqbalance_as_profiled(verify: Callable[[], None]) -> None:
 @pytest.mark.control("TUN-015")
 @pytest.mark.hardware(reason="interrupt coalescing needs a NIC driver that supports it")
 def test_trading_nic_interrupt_coalescing_off(verify: Callable[[], None]) -> None:
-    """Trading NIC interrupt coalescing off (rx-usecs 0, adaptive off)."""
+    """Trading NIC interrupt coalescing off (rx-usecs 0, adaptive-rx and adaptive-tx off)."""
     verify()
 
 

@@ -26,7 +26,17 @@ SYSCTLS: dict[str, str] = {
     # for 50 ms of every second (the default 950000 of 1000000 us). Its CPU is isolated.
     "kernel.sched_rt_runtime_us": "-1",
 }
+# The trading NIC's interrupt coalescing with tuning_nic_coalescing_off (ethtool -C names and
+# values as ethtool -c prints them). colotune-tune applies it; TUN-015 judges it.
+NIC_COALESCING_OFF: dict[str, str] = {"adaptive-rx": "off", "adaptive-tx": "off", "rx-usecs": "0"}
 RISK_CLASSES = ("live", "disruptive", "reboot")
+
+
+def nic_coalescing(plan: Plan, profile: HostProfile) -> dict[str, str]:
+    """The coalescing settings colotune keeps on the plan's NIC ({}: it leaves them alone)."""
+    if profile.tuning_nic_coalescing_off and plan.nic.name:
+        return dict(NIC_COALESCING_OFF)
+    return {}
 
 
 def desired_state(plan: Plan, profile: HostProfile) -> dict[str, Any]:
@@ -35,9 +45,6 @@ def desired_state(plan: Plan, profile: HostProfile) -> dict[str, Any]:
     if profile.tuning_busy_poll_us:
         sysctls["net.core.busy_poll"] = str(profile.tuning_busy_poll_us)
         sysctls["net.core.busy_read"] = str(profile.tuning_busy_poll_us)
-    coalescing: dict[str, str] = {}
-    if profile.tuning_nic_coalescing_off and plan.nic.name:
-        coalescing = {"adaptive-rx": "off", "adaptive-tx": "off", "rx-usecs": "0"}
     return {
         "nic": plan.nic.name,
         "irq_cpus": plan.irq_cpus,
@@ -51,7 +58,7 @@ def desired_state(plan: Plan, profile: HostProfile) -> dict[str, Any]:
         "ksm_off": True,
         "swap_off": True,
         "sysctls": sysctls,
-        "coalescing": coalescing,
+        "coalescing": nic_coalescing(plan, profile),
         "hugepages_runtime": (
             {node: sizes["1G"] for node, sizes in plan.hugepages.items()}
             if plan.hugepages_runtime

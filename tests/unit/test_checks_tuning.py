@@ -275,6 +275,28 @@ CASES: list[tuple[str, Callable[[Raw], None], dict[str, Any], str, str]] = [
         "not applicable: driver sfc does not support interrupt coalescing",
     ),
     ("TUN-015", _ethtool_c(None, "", "ethtool: not installed"), {}, "fail", "Install ethtool"),
+    # The role turns adaptive-tx off too (tuning.NIC_COALESCING_OFF): the control judges it.
+    # The Mellanox output of the public fixture, with adaptive RX off and rx-usecs 0.
+    (
+        "TUN-015",
+        _ethtool_c(
+            0,
+            fb.fixture("public/mellanox-ethtool-c.txt")
+            .replace("Adaptive RX: on TX: off", "Adaptive RX: off TX: on")
+            .replace("rx-usecs: 16", "rx-usecs: 0"),
+        ),
+        {},
+        "fail",
+        "actual adaptive-tx on)",
+    ),
+    (
+        "TUN-015",
+        _ethtool_c(0, fb.fixture("lab-vm/ethtool-c-ens1-e1000e.txt")),
+        {},
+        "fail",
+        "actual rx-usecs 3)\n  note: driver sfc does not support adaptive-rx",
+    ),
+    ("TUN-015", _nothing, {"tuning_nic_coalescing_off": False}, "not_applicable", "left as it"),
     ("TUN-016", _nothing, {}, "pass", "is 0"),
     ("TUN-016", _set("proc/sys/kernel/numa_balancing", "1\n"), {}, "fail", "numa_balancing=0"),
     ("TUN-016", _set("proc/sys/kernel/numa_balancing", None), {}, "not_applicable", "no kernel"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from colotune import cpulist
+from colotune import cpulist, tuning
 from colotune.checks.base import (
     Context,
     Result,
@@ -514,63 +514,57 @@ def irqbalance(ctx: Context) -> Outcome:
 
 @control(
     "TUN-015",
-    "Trading NIC interrupt coalescing off (rx-usecs 0, adaptive off)",
+    "Trading NIC interrupt coalescing off (rx-usecs 0, adaptive-rx and adaptive-tx off)",
     guards="receive latency added by interrupt moderation",
     risk="disruptive",
     role_tag="tuning_nic",
 )
-def coalescing(ctx: Context) -> Outcome:
+def coalescing(ctx: Context) -> Outcome | Result:
     name = ctx.plan.nic.name
     if not name:
         return not_applicable("the plan names no trading NIC yet")
+    wanted = tuning.nic_coalescing(ctx.plan, ctx.profile)
+    if not wanted:
+        return not_applicable("tuning_nic_coalescing_off is false: coalescing is left as it is")
+    expected = ", ".join(f"{key} {value}" for key, value in wanted.items())
     nic = ctx.snap.topology.nics.get(name)
     driver = (nic.driver if nic else None) or ctx.plan.nic.driver or "?"
     result = ctx.snap.ethtool(name, "c")
     if result is None:
         return (
             "fail",
-            "rx-usecs 0, adaptive-rx off",
+            expected,
             "not collected",
             f"NIC {name} is not on the host; check tuning_nic.",
         )
     if result["rc"] is None:
-        return (
-            "fail",
-            "rx-usecs 0, adaptive-rx off",
-            result["err"],
-            "Install ethtool on the host.",
-        )
+        return ("fail", expected, result["err"], "Install ethtool on the host.")
     if result["rc"] != 0:
         if "not supported" in (result["err"] + result["out"]).lower():
             return not_applicable(f"driver {driver} does not support interrupt coalescing")
-        return (
-            "fail",
-            "rx-usecs 0, adaptive-rx off",
-            result["err"].strip(),
-            "Check ethtool -c on the host.",
-        )
+        return ("fail", expected, result["err"].strip(), "Check ethtool -c on the host.")
     values = parsers.parse_ethtool_coalesce(result["out"])
-    if values.get("rx-usecs") is None:
-        return not_applicable(f"driver {driver} does not support rx-usecs")
-    problems = []
-    if values.get("rx-usecs") != 0:
-        problems.append(f"rx-usecs {values['rx-usecs']}")
-    if values.get("adaptive-rx") is True:
-        problems.append("adaptive-rx on")
-    expected = "rx-usecs 0, adaptive-rx off"
-    if not problems:
-        return (
-            "pass",
-            expected,
-            f"rx-usecs 0, adaptive-rx {values.get('adaptive-rx')}",
-            "Coalescing is off.",
-        )
-    return (
-        "fail",
-        expected,
-        ", ".join(problems),
-        f"Turn coalescing off on {name} outside market hours (tuning role, tag tuning_nic).",
+    shown = {key: _as_ethtool(values[key]) for key in wanted if values.get(key) is not None}
+    if not shown:
+        return not_applicable(f"driver {driver} supports none of {', '.join(wanted)}")
+    actual = ", ".join(f"{key} {value}" for key, value in shown.items())
+    unsupported = tuple(
+        f"driver {driver} does not support {key}" for key in wanted if key not in shown
     )
+    wrong = [f"{key} {value}" for key, value in shown.items() if value != wanted[key]]
+    if wrong:
+        message = (
+            f"Turn coalescing off on {name} outside market hours (tuning role, tag tuning_nic)."
+        )
+        return Result("TUN-015", "fail", expected, ", ".join(wrong), message, unsupported)
+    return Result("TUN-015", "pass", expected, actual, "Coalescing is off.", unsupported)
+
+
+def _as_ethtool(value: int | bool | str | None) -> str:
+    """A value of parse_ethtool_coalesce as ethtool prints it (on/off, numbers)."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def _sysctl(ctx: Context, name: str, wanted: str, why: str) -> Outcome:

@@ -16,26 +16,33 @@ def colotune_bundle(name: str) -> str:
 
 
 def colotune_plan_in_effect(
-    plan: dict[str, Any], isolated: str, nohz_full: str, hugepages: dict[str, Any]
+    plan: dict[str, Any],
+    cmdline: str,
+    isolated: str,
+    nohz_full: str,
+    hugepages: dict[str, Any],
 ) -> list[str]:
-    """What of the plan the running kernel does not show; empty when the plan is in effect."""
+    """The boot-time controls (TUN-001/002/003/006) that fail on what the host shows now;
+    empty when the plan is in effect. The audit's own rules (colotune.checks)."""
+    from colotune import checks
     from colotune import plan as planning
-    from colotune import tuning
 
-    counts = {str(node): int(count) for node, count in hugepages.items()}
-    return tuning.in_effect(
+    failed = checks.plan_in_effect(
         planning.Plan.model_validate(plan),
+        cmdline=cmdline,
         isolated=isolated,
         nohz_full=nohz_full,
-        hugepages=counts,
+        hugepages={int(node): int(count) for node, count in hugepages.items()},
     )
+    return [result.explain() for result in failed]
 
 
 def colotune_cmdline_problems(cmdline: str, kernel_args: list[str]) -> list[str]:
-    """Plan arguments missing from /proc/cmdline or present twice."""
+    """What keeps /proc/cmdline from carrying the plan's arguments once each (TUN-001)."""
     from colotune import tuning
+    from colotune.facts import parsers
 
-    return tuning.cmdline_matches(cmdline, kernel_args)
+    return tuning.cmdline_problems(parsers.parse_cmdline(cmdline), kernel_args)
 
 
 class FilterModule:

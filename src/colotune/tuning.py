@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from colotune import cpulist
 from colotune.plan import PLAN_ARGUMENTS, Plan
 from colotune.profile import HostProfile, is_trading_time
 
@@ -95,27 +94,24 @@ def grub_cmdline(existing: str, plan_args: list[str]) -> str:
     return " ".join([*kept, *plan_args])
 
 
-def cmdline_matches(cmdline: str, plan_args: list[str]) -> list[str]:
-    """Plan arguments missing from a running kernel's /proc/cmdline, or present twice."""
-    words = cmdline.split()
-    problems = [arg for arg in plan_args if words.count(arg) != 1]
-    keys = [w.split("=", 1)[0] for w in words if w.split("=", 1)[0] in PLAN_ARGUMENTS]
-    problems += sorted({f"{k} (repeated)" for k in keys if keys.count(k) > 1})
-    return problems
+def cmdline_problems(args: list[str], plan_args: list[str]) -> list[str]:
+    """What keeps a kernel's arguments from being the plan's; empty when they are (TUN-001).
 
+    `args` is /proc/cmdline split as the kernel splits it (`parsers.parse_cmdline`). Each
+    plan argument must be there exactly once, and no argument the plan owns
+    (`PLAN_ARGUMENTS`, which roles/tuning removes from GRUB before adding the plan's) may be
+    given more than once: which copy the kernel honours differs from one argument to the
+    next. The role (is a reboot pending?), playbooks/reboot.yml and TUN-001 all ask this.
+    """
 
-def in_effect(plan: Plan, *, isolated: str, nohz_full: str, hugepages: dict[str, int]) -> list[str]:
-    """What of the plan the running kernel does not show (empty: the plan is in effect)."""
+    def key(arg: str) -> str:
+        return arg.split("=", 1)[0]
+
     problems = []
-    want = plan.cpus("isolated_cpus")
-    for name, text in (("isolated", isolated), ("nohz_full", nohz_full)):
-        if cpulist.parse(text) != want:
-            problems.append(
-                f"/sys/devices/system/cpu/{name} is {text.strip() or 'empty'!r}, "
-                f"the plan says {plan.isolated_cpus!r}"
-            )
-    for node, sizes in plan.hugepages.items():
-        have = hugepages.get(node)
-        if have is not None and have != sizes["1G"]:
-            problems.append(f"node {node} has {have} 1 GiB pages, the plan says {sizes['1G']}")
+    for wanted in plan_args:
+        if wanted not in args:
+            others = [arg for arg in args if key(arg) == key(wanted)]
+            problems.append(f"missing {wanted}" + (f" (has {' '.join(others)})" if others else ""))
+    owned = [key(arg) for arg in args if key(arg) in PLAN_ARGUMENTS]
+    problems += [f"{k} given more than once" for k in sorted(set(owned)) if owned.count(k) > 1]
     return problems

@@ -176,6 +176,15 @@ CASES: list[tuple[str, Callable[[Raw], None], dict[str, Any], str, str]] = [
     ("TUN-001", _nothing, {}, "pass", "booted with the plan"),
     ("TUN-001", _cmdline("ro quiet\n"), {}, "fail", "missing nohz_full="),
     ("TUN-001", _cmdline(f"ro {ARGS} nohz_full=1\n"), {}, "fail", "nohz_full given more than once"),
+    # An argument the plan owns but does not set (no tuning_mitigations_off), given twice:
+    # the role calls it a pending reboot (it removes both from GRUB), so must the audit.
+    (
+        "TUN-001",
+        _cmdline(f"ro {ARGS} mitigations=auto mitigations=off\n"),
+        {},
+        "fail",
+        "mitigations given more than once",
+    ),
     ("TUN-002", _nothing, {}, "pass", "match the plan"),
     ("TUN-002", _set(f"{CPU}/isolated", "\n"), {}, "fail", "reboot"),
     ("TUN-003", _nothing, {}, "pass", "match the plan"),

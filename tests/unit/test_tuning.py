@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
+import facts_builder as fb
+
 from colotune import profile, topology, tuning
+from colotune.facts.snapshot import Snapshot
 from colotune.plan import make_plan
+
+REPO = Path(__file__).resolve().parents[2]
 
 NY = dt.timezone(dt.timedelta(hours=-5))
 
@@ -43,10 +49,60 @@ def test_guard_in_and_out_of_market_hours() -> None:
 
 def test_cmdline_checks() -> None:
     args = ["isolcpus=managed_irq,domain,2-3", "nohz_full=2-3", "skew_tick=1"]
-    good = "BOOT_IMAGE=/vmlinuz root=/dev/vda1 " + " ".join(args)
-    assert tuning.cmdline_matches(good, args) == []
-    assert tuning.cmdline_matches(good + " nohz_full=1", args) == ["nohz_full (repeated)"]
-    assert tuning.cmdline_matches("root=/dev/vda1", args) == args
+    good = ["BOOT_IMAGE=/vmlinuz", "root=/dev/vda1", *args]
+    assert tuning.cmdline_problems(good, args) == []
+    assert tuning.cmdline_problems([*good, "nohz_full=1"], args) == [
+        "nohz_full given more than once"
+    ]
+    assert tuning.cmdline_problems(["root=/dev/vda1", "nohz_full=1"], args) == [
+        "missing isolcpus=managed_irq,domain,2-3",
+        "missing nohz_full=2-3 (has nohz_full=1)",
+        "missing skew_tick=1",
+    ]
+    assert tuning.cmdline_problems([*good, "mitigations=off", "mitigations=auto"], args) == [
+        "mitigations given more than once"
+    ]
     assert tuning.grub_cmdline("quiet isolcpus=1 console=ttyS0", args) == (
         "quiet console=ttyS0 " + " ".join(args)
     )
+
+
+# The filters the playbooks call (plugins/filter/colotune.py), loaded as Ansible loads them.
+_spec = importlib.util.spec_from_file_location(
+    "colotune_filters", REPO / "plugins/filter/colotune.py"
+)
+assert _spec and _spec.loader
+filters = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(filters)
+
+
+def test_the_role_and_the_reboot_play_read_the_command_line_as_the_kernel_does() -> None:
+    plan = fb.plan()
+    cmdline = fb.tuned(plan)["files"]["proc/cmdline"]
+    assert filters.colotune_cmdline_problems(cmdline, plan.kernel_args) == []
+    # A quoted value holds a space: the kernel takes it as one argument, a shell split two.
+    quoted = f'{cmdline.strip()} dyndbg="file x.c +p"\n'
+    assert filters.colotune_cmdline_problems(quoted, plan.kernel_args) == []
+
+
+def test_the_reboot_play_judges_with_the_boot_controls() -> None:
+    plan = fb.plan()
+    raw = fb.tuned(plan)
+    files = raw["files"]
+    shown = {
+        "cmdline": files["proc/cmdline"],
+        "isolated": files["sys/devices/system/cpu/isolated"],
+        "nohz_full": files["sys/devices/system/cpu/nohz_full"],
+        "hugepages": {str(node): count for node, count in Snapshot(raw).hugepages().items()},
+    }
+    assert filters.colotune_plan_in_effect(plan.model_dump(mode="json"), **shown) == []
+    # 1 GiB pages on a node the plan gives none: the audit fails TUN-006, so must the play.
+    extra = {**shown, "hugepages": {**shown["hugepages"], "0": 1}}
+    if plan.hugepages.get("0", {}).get("1G"):
+        extra["hugepages"]["0"] = plan.hugepages["0"]["1G"] + 1
+    failed = filters.colotune_plan_in_effect(plan.model_dump(mode="json"), **extra)
+    assert len(failed) == 1 and failed[0].startswith("TUN-006 fail"), failed
+    # A kernel booted without the plan's arguments, nothing isolated.
+    bare = {**shown, "cmdline": "ro quiet\n", "isolated": "\n", "nohz_full": "\n"}
+    failed = filters.colotune_plan_in_effect(plan.model_dump(mode="json"), **bare)
+    assert [line.split()[0] for line in failed] == ["TUN-001", "TUN-002", "TUN-003"], failed

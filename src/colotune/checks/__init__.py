@@ -27,8 +27,14 @@ __all__ = [
     "all_controls",
     "default_profile",
     "get",
+    "plan_in_effect",
     "run",
 ]
+
+# The controls of what only a boot applies: playbooks/reboot.yml asks them of each host
+# after its reboot, before the next host goes.
+BOOT_CONTROLS = ("TUN-001", "TUN-002", "TUN-003", "TUN-006")
+HUGEPAGES_1G = "sys/devices/system/node/node{node}/hugepages/hugepages-1048576kB/nr_hugepages"
 
 
 def all_controls() -> list[Control]:
@@ -54,3 +60,24 @@ def run(
     """Judge one control on one host's snapshot against its plan (and profile, for settings
     the plan does not carry: governor, irqbalance mode, PTP thresholds)."""
     return get(control_id).check(plan, snapshot, profile)
+
+
+def plan_in_effect(
+    plan: Plan, *, cmdline: str, isolated: str, nohz_full: str, hugepages: dict[int, int]
+) -> list[Result]:
+    """The boot-time controls judged on what a host shows after a boot; the failed ones.
+
+    Empty when the plan is in effect. The inputs are the files' texts (/proc/cmdline,
+    /sys/devices/system/cpu/isolated and nohz_full) and the 1 GiB pages per node, so the
+    reboot play judges with the audit's own rules.
+    """
+    files = {
+        "proc/cmdline": cmdline,
+        "sys/devices/system/cpu/isolated": isolated,
+        "sys/devices/system/cpu/nohz_full": nohz_full,
+    }
+    for node, count in hugepages.items():
+        files[HUGEPAGES_1G.format(node=node)] = str(count)
+    raw = {"format": 1, "files": files}
+    results = [run(control_id, plan, raw) for control_id in BOOT_CONTROLS]
+    return [result for result in results if not result.ok]

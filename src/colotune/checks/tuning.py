@@ -51,25 +51,14 @@ def _same_cpus(ctx: Context, rel: str, what: str, fix: str) -> Outcome:
     role_tag="tuning_cmdline",
 )
 def kernel_arguments(ctx: Context) -> Outcome:
-    args = ctx.snap.cmdline
-    missing, repeated = [], []
-    for wanted in ctx.plan.kernel_args:
-        key = wanted.split("=", 1)[0]
-        same_key = [a for a in args if a.split("=", 1)[0] == key]
-        if wanted not in args:
-            missing.append(wanted if not same_key else f"{wanted} (has {' '.join(same_key)})")
-        elif len(same_key) > 1:
-            repeated.append(key)
+    problems = tuning.cmdline_problems(ctx.snap.cmdline, ctx.plan.kernel_args)
     expected = " ".join(ctx.plan.kernel_args)
-    if not missing and not repeated:
+    if not problems:
         return ("pass", expected, "all present once", "The running kernel booted with the plan.")
-    actual = "; ".join(
-        [*(f"missing {m}" for m in missing), *(f"{r} given more than once" for r in repeated)]
-    )
     return (
         "fail",
         expected,
-        actual,
+        "; ".join(problems),
         f"The kernel booted without the plan's arguments; {REBOOT_FIX}.",
     )
 

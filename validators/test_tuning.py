@@ -130,7 +130,7 @@ def test_kernel_samepage_merging_off(verify: Callable[[], None]) -> None:
 
 @pytest.mark.control("TUN-019")
 def test_no_swap_in_use(verify: Callable[[], None]) -> None:
-    """No swap in use."""
+    """No swap in use (and vm.swappiness=0)."""
     verify()
 
 
@@ -155,6 +155,12 @@ def test_vm_statistics_interval_relaxed(verify: Callable[[], None]) -> None:
 @pytest.mark.control("TUN-028")
 def test_rt_throttling_off(verify: Callable[[], None]) -> None:
     """RT throttling off (kernel.sched_rt_runtime_us=-1)."""
+    verify()
+
+
+@pytest.mark.control("TUN-029")
+def test_busy_poll_sysctls_as_the_profile_asks(verify: Callable[[], None]) -> None:
+    """Busy-poll sysctls as the profile asks (net.core.busy_poll, busy_read)."""
     verify()
 
 

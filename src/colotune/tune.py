@@ -174,17 +174,6 @@ def _min_freq_changes(host: Host, online: frozenset[int], floor: str | int) -> l
 
 # ---------------------------------------------------------------- memory and kernel settings
 
-# The audit control that judges each sysctl (colotune.checks); others count as TUN-016.
-SYSCTL_CONTROLS = {
-    "kernel.numa_balancing": "TUN-016",
-    "kernel.nmi_watchdog": "TUN-020",
-    "kernel.watchdog": "TUN-020",
-    "kernel.timer_migration": "TUN-021",
-    "vm.stat_interval": "TUN-022",
-    "vm.swappiness": "TUN-019",
-    "kernel.sched_rt_runtime_us": "TUN-028",
-}
-
 
 def _memory_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
     out: list[Change] = []
@@ -203,12 +192,16 @@ def _memory_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
         current = host.read(rel)
         if current is not None and current != str(count):
             out.append(Change("TUN-006", "live", rel, current, str(count)))
-    for key, value in sorted(desired.get("sysctls", {}).items()):
+    # {name: {"value", "control", "at_least"}}: colotune.tuning.SYSCTLS, as tuning.json holds it
+    for key, wanted in sorted(desired.get("sysctls", {}).items()):
         rel = "proc/sys/" + key.replace(".", "/")
         current = host.read(rel)
-        if current is not None and current.split() != str(value).split():
-            control = SYSCTL_CONTROLS.get(key, "TUN-016")
-            out.append(Change(control, "live", rel, current, str(value)))
+        if current is None or current.split() == wanted["value"].split():
+            continue
+        at_least = wanted.get("at_least") and current.strip().isdigit()
+        if at_least and int(current) >= int(wanted["value"]):
+            continue
+        out.append(Change(wanted["control"], "live", rel, current, wanted["value"]))
     if desired.get("swap_off"):
         swaps = (host.read("proc/swaps") or "").splitlines()[1:]
         for line in swaps:

@@ -8,23 +8,59 @@ classes may change now, and why not.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from colotune.plan import PLAN_ARGUMENTS, Plan
 from colotune.profile import HostProfile, is_trading_time
 
-# Kernel and VM sysctls every tuned host gets (FIELD.md: jitter sources).
-SYSCTLS: dict[str, str] = {
-    "kernel.numa_balancing": "0",
-    "kernel.timer_migration": "0",
-    "vm.stat_interval": "10",
-    "kernel.nmi_watchdog": "0",
-    "kernel.watchdog": "0",
-    "vm.swappiness": "0",
+
+@dataclass(frozen=True)
+class Sysctl:
+    """A sysctl colotune keeps: its value and the control that judges it."""
+
+    value: str
+    control: str
+    at_least: bool = False  # a larger number is as good (colotune-tune leaves it alone)
+
+    def satisfied_by(self, current: str) -> bool:
+        if self.at_least:
+            return _is_int(current) and int(current) >= int(self.value)
+        return current.split() == self.value.split()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "control": self.control, "at_least": self.at_least}
+
+
+def _is_int(text: str) -> bool:
+    return text.strip().lstrip("-").isdigit()
+
+
+# Kernel and VM sysctls every tuned host gets (FIELD.md: jitter sources). roles/tuning
+# persists and applies them (colotune-tune); the controls named here judge them.
+SYSCTLS: dict[str, Sysctl] = {
+    "kernel.numa_balancing": Sysctl("0", "TUN-016"),
+    "kernel.timer_migration": Sysctl("0", "TUN-021"),
+    "vm.stat_interval": Sysctl("10", "TUN-022", at_least=True),
+    # kernel.watchdog=0 turns both lockup detectors off; nmi_watchdog=0 the NMI one alone.
+    "kernel.nmi_watchdog": Sysctl("0", "TUN-020"),
+    "kernel.watchdog": Sysctl("0", "TUN-020"),
+    "vm.swappiness": Sysctl("0", "TUN-019"),
     # No RT throttling: a busy-polling SCHED_FIFO engine thread would otherwise be stopped
     # for 50 ms of every second (the default 950000 of 1000000 us). Its CPU is isolated.
-    "kernel.sched_rt_runtime_us": "-1",
+    "kernel.sched_rt_runtime_us": Sysctl("-1", "TUN-028"),
 }
+
+
+def sysctls(profile: HostProfile) -> dict[str, Sysctl]:
+    """Every sysctl colotune keeps on a host with this profile."""
+    wanted = dict(SYSCTLS)
+    if profile.tuning_busy_poll_us:
+        for name in ("net.core.busy_poll", "net.core.busy_read"):
+            wanted[name] = Sysctl(str(profile.tuning_busy_poll_us), "TUN-029")
+    return wanted
+
+
 # The trading NIC's interrupt coalescing with tuning_nic_coalescing_off (ethtool -C names and
 # values as ethtool -c prints them). colotune-tune applies it; TUN-015 judges it.
 NIC_COALESCING_OFF: dict[str, str] = {"adaptive-rx": "off", "adaptive-tx": "off", "rx-usecs": "0"}
@@ -40,10 +76,6 @@ def nic_coalescing(plan: Plan, profile: HostProfile) -> dict[str, str]:
 
 def desired_state(plan: Plan, profile: HostProfile) -> dict[str, Any]:
     """The runtime state colotune-tune keeps the host in, from the plan and the profile."""
-    sysctls = dict(SYSCTLS)
-    if profile.tuning_busy_poll_us:
-        sysctls["net.core.busy_poll"] = str(profile.tuning_busy_poll_us)
-        sysctls["net.core.busy_read"] = str(profile.tuning_busy_poll_us)
     return {
         "nic": plan.nic.name,
         "irq_cpus": plan.irq_cpus,
@@ -56,7 +88,7 @@ def desired_state(plan: Plan, profile: HostProfile) -> dict[str, Any]:
         "thp": "never",
         "ksm_off": True,
         "swap_off": True,
-        "sysctls": sysctls,
+        "sysctls": {name: wanted.to_dict() for name, wanted in sysctls(profile).items()},
         "coalescing": nic_coalescing(plan, profile),
         "hugepages_runtime": (
             {node: sizes["1G"] for node, sizes in plan.hugepages.items()}

@@ -94,6 +94,8 @@ def tuned(p: Plan | None = None) -> dict[str, Any]:
         "proc/sys/kernel/timer_migration": "0\n",
         "proc/sys/kernel/nmi_watchdog": "0\n",
         "proc/sys/kernel/soft_watchdog": "0\n",
+        "proc/sys/kernel/watchdog": "0\n",
+        "proc/sys/vm/swappiness": "0\n",
         "proc/sys/vm/stat_interval": "10\n",
         "proc/sys/kernel/sched_rt_runtime_us": "-1\n",
         "sys/kernel/mm/transparent_hugepage/enabled": "always madvise [never]\n",

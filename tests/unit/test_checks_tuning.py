@@ -58,6 +58,14 @@ def _ethtool_c(rc: int | None, out: str, err: str = "") -> Callable[[Raw], None]
     return change
 
 
+def _busy_poll(value: str) -> Callable[[Raw], None]:
+    def change(raw: Raw) -> None:
+        for name in ("busy_poll", "busy_read"):
+            raw["files"][f"proc/sys/net/core/{name}"] = f"{value}\n"
+
+    return change
+
+
 def _irqbalance(environ: list[str] | None) -> Callable[[Raw], None]:
     def change(raw: Raw) -> None:
         raw["daemons"].append(
@@ -308,7 +316,7 @@ CASES: list[tuple[str, Callable[[Raw], None], dict[str, Any], str, str]] = [
     ("TUN-015", _nothing, {"tuning_nic_coalescing_off": False}, "not_applicable", "left as it"),
     ("TUN-016", _nothing, {}, "pass", "is 0"),
     ("TUN-016", _set("proc/sys/kernel/numa_balancing", "1\n"), {}, "fail", "numa_balancing=0"),
-    ("TUN-016", _set("proc/sys/kernel/numa_balancing", None), {}, "not_applicable", "no kernel"),
+    ("TUN-016", _set("proc/sys/kernel/numa_balancing", None), {}, "not_applicable", "none of"),
     ("TUN-028", _nothing, {}, "pass", "is -1"),
     (
         "TUN-028",
@@ -322,7 +330,7 @@ CASES: list[tuple[str, Callable[[Raw], None], dict[str, Any], str, str]] = [
         _set("proc/sys/kernel/sched_rt_runtime_us", None),
         {},
         "not_applicable",
-        "no kernel.sched_rt_runtime_us",
+        "none of kernel.sched_rt_runtime_us",
     ),
     ("TUN-017", _nothing, {}, "pass", "off"),
     (
@@ -345,28 +353,48 @@ CASES: list[tuple[str, Callable[[Raw], None], dict[str, Any], str, str]] = [
     ("TUN-019", _nothing, {}, "pass", "off"),
     (
         "TUN-019",
+        _set("proc/sys/vm/swappiness", "60\n"),
+        {},
+        "fail",
+        "actual no swap, vm.swappiness=60",
+    ),
+    ("TUN-029", _nothing, {}, "not_applicable", "tuning_busy_poll_us is 0"),
+    ("TUN-029", _busy_poll("50"), {"tuning_busy_poll_us": 50}, "pass", "net.core.busy_read is 50"),
+    ("TUN-029", _busy_poll("0"), {"tuning_busy_poll_us": 50}, "fail", "Set net.core.busy_poll=50"),
+    (
+        "TUN-019",
         _set("proc/swaps", fb.fixture("this-machine/swaps.txt") + "/swapfile file 1048572 0 -2\n"),
         {},
         "fail",
         "/swapfile",
     ),
-    ("TUN-020", _nothing, {}, "pass", "off"),
-    ("TUN-020", _set("proc/sys/kernel/soft_watchdog", "1\n"), {}, "fail", "soft_watchdog=1"),
+    ("TUN-020", _nothing, {}, "pass", "kernel.watchdog is 0"),
+    # kernel.watchdog=0 (what the role sets) turns the soft lockup detector off whatever
+    # kernel.soft_watchdog says (it is 1 until a boot with nosoftlockup).
+    ("TUN-020", _set("proc/sys/kernel/soft_watchdog", "1\n"), {}, "pass", "kernel.watchdog is 0"),
+    ("TUN-020", _set("proc/sys/kernel/watchdog", "1\n"), {}, "fail", "kernel.watchdog=1"),
     (
         "TUN-020",
         lambda raw: [
-            raw["files"].pop(f"proc/sys/kernel/{n}") for n in ("nmi_watchdog", "soft_watchdog")
+            raw["files"].pop(f"proc/sys/kernel/{n}") for n in ("nmi_watchdog", "watchdog")
         ],
         {},
         "not_applicable",
-        "no lockup watchdog",
+        "none of kernel.nmi_watchdog, kernel.watchdog",
     ),
     ("TUN-021", _nothing, {}, "pass", "is 0"),
     ("TUN-021", _set("proc/sys/kernel/timer_migration", "1\n"), {}, "fail", "timer_migration=0"),
-    ("TUN-021", _set("proc/sys/kernel/timer_migration", None), {}, "not_applicable", "no kernel"),
-    ("TUN-022", _nothing, {}, "pass", "rare"),
+    ("TUN-021", _set("proc/sys/kernel/timer_migration", None), {}, "not_applicable", "none of"),
+    ("TUN-022", _nothing, {}, "pass", "vm.stat_interval is 10"),
+    (
+        "TUN-022",
+        _set("proc/sys/vm/stat_interval", "60\n"),
+        {},
+        "pass",
+        "expected vm.stat_interval>=10",
+    ),
     ("TUN-022", _set("proc/sys/vm/stat_interval", "1\n"), {}, "fail", "stat_interval=10"),
-    ("TUN-022", _set("proc/sys/vm/stat_interval", None), {}, "not_applicable", "no vm."),
+    ("TUN-022", _set("proc/sys/vm/stat_interval", None), {}, "not_applicable", "none of vm."),
     ("TUN-023", _nothing, {}, "pass", "housekeeping"),
     ("TUN-023", _set("sys/devices/virtual/workqueue/cpumask", "ffff\n"), {}, "fail", "cpumask"),
     (

@@ -112,7 +112,10 @@ def test_sched_fifo_needs_rt_throttling_off(snapshot: dict[str, Any]) -> None:
     view = plan(kernel_isolated(), {})
     fifo = by_id(preflight.evaluate(view, config(sched_priority=50), snapshot))["TUN-028"]
     assert fifo.status == ("pass" if runtime == "-1" else "fail")
-    assert (fifo.expected, fifo.actual) == ("-1", runtime)
+    assert (fifo.expected, fifo.actual) == (
+        "kernel.sched_rt_runtime_us=-1",
+        f"kernel.sched_rt_runtime_us={runtime}",
+    )
     plain = by_id(preflight.evaluate(view, config(), snapshot))["TUN-028"]
     assert plain.status == "not_applicable"
     assert "sched_priority" in plain.message

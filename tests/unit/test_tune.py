@@ -44,6 +44,7 @@ def host(tmp_path: Path) -> Host:
             "sys/kernel/mm/ksm/run": "1",
             "proc/sys/kernel/numa_balancing": "1",
             "proc/sys/vm/swappiness": "60",
+            "proc/sys/vm/stat_interval": "60",
             "proc/irq/default_smp_affinity": "f",
             "proc/irq/0/smp_affinity_list": "0-3",
             "proc/irq/24/smp_affinity_list": "0-3",
@@ -65,7 +66,12 @@ DESIRED: dict[str, Any] = {
     "thp": "never",
     "ksm_off": True,
     "swap_off": True,
-    "sysctls": {"kernel.numa_balancing": "0", "vm.swappiness": "0", "kernel.absent": "1"},
+    "sysctls": {
+        "kernel.numa_balancing": {"value": "0", "control": "TUN-016", "at_least": False},
+        "vm.swappiness": {"value": "0", "control": "TUN-019", "at_least": False},
+        "vm.stat_interval": {"value": "10", "control": "TUN-022", "at_least": True},
+        "kernel.absent": {"value": "1", "control": "TUN-016", "at_least": False},
+    },
     "coalescing": {},
     "hugepages_runtime": {"0": 2},
 }
@@ -90,6 +96,9 @@ def test_changes_list_every_difference(host: Host) -> None:
         ("TUN-006", "sys/devices/system/node/node0/hugepages/hugepages-1048576kB/" "nr_hugepages")
     ] == ("0", "2")
     assert not any("absent" in target for _, target in found)  # a sysctl this kernel lacks
+    assert found[("TUN-019", "proc/sys/vm/swappiness")] == ("60", "0")
+    # vm.stat_interval: at least 10, so 60 stays (TUN-022 accepts it too)
+    assert not any("stat_interval" in target for _, target in found)
 
 
 def test_apply_then_nothing_left(host: Host) -> None:

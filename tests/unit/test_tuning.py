@@ -9,7 +9,8 @@ from pathlib import Path
 
 import facts_builder as fb
 
-from colotune import profile, topology, tuning
+from colotune import checks, profile, topology, tuning
+from colotune.facts import collector
 from colotune.facts.snapshot import Snapshot
 from colotune.plan import make_plan
 
@@ -28,8 +29,18 @@ def test_desired_state_from_plan(topology_fixture: Callable[[str], Path]) -> Non
     assert state["irq_cpus"] == plan.irq_cpus
     assert state["coalescing"] == {"adaptive-rx": "off", "adaptive-tx": "off", "rx-usecs": "0"}
     assert state["hugepages_runtime"] == {"0": 0, "1": 2}  # kernel 4.18: runtime allocation
-    assert state["sysctls"]["net.core.busy_poll"] == "50"
-    assert state["sysctls"]["kernel.numa_balancing"] == "0"
+    assert state["sysctls"]["net.core.busy_poll"] == {
+        "value": "50",
+        "control": "TUN-029",
+        "at_least": False,
+    }
+    assert state["sysctls"]["kernel.numa_balancing"]["value"] == "0"
+    # Every sysctl colotune keeps is judged by the control it names, and the collector
+    # reads it (the collector runs on the host with the standard library only).
+    controls = {c.id for c in checks.all_controls()}
+    for name, wanted in tuning.sysctls(prof).items():
+        assert wanted.control in controls, name
+        assert name.replace(".", "/") in collector.SYSCTLS, name
 
 
 def test_guard_in_and_out_of_market_hours() -> None:

@@ -556,13 +556,23 @@ def _as_ethtool(value: int | bool | str | None) -> str:
     return str(value)
 
 
-def _sysctl(ctx: Context, name: str, wanted: str, why: str) -> Outcome:
-    value = ctx.snap.sysctl(name)
-    if value is None:
-        return not_applicable(f"this kernel has no {name} ({why})")
-    if value == wanted:
-        return ("pass", wanted, value, f"{name} is {wanted}.")
-    return ("fail", wanted, value, f"Set {name}={wanted} (tuning role, tag tuning_sysctl).")
+def _sysctls(ctx: Context, control_id: str, lacking: str) -> Outcome:
+    """Judge the sysctls colotune keeps (tuning.sysctls) that `control_id` stands for."""
+    wanted = {n: s for n, s in tuning.sysctls(ctx.profile).items() if s.control == control_id}
+    current = {name: ctx.snap.sysctl(name) for name in wanted}
+    present = {name: value for name, value in current.items() if value is not None}
+    if not present:
+        return not_applicable(f"this kernel has none of {', '.join(wanted)} ({lacking})")
+    expected = ", ".join(
+        f"{name}{'>=' if wanted[name].at_least else '='}{wanted[name].value}" for name in present
+    )
+    wrong = [f"{n}={v}" for n, v in present.items() if not wanted[n].satisfied_by(v)]
+    if not wrong:
+        shown = ", ".join(f"{n}={v}" for n, v in present.items())
+        said = ", ".join(f"{n} is {v}" for n, v in present.items())
+        return ("pass", expected, shown, f"{said}.")
+    fix = " ".join(f"{n}={wanted[n].value}" for n in present if f"{n}={present[n]}" in wrong)
+    return ("fail", expected, ", ".join(wrong), f"Set {fix} (tuning role, tag tuning_sysctl).")
 
 
 @control(
@@ -573,7 +583,7 @@ def _sysctl(ctx: Context, name: str, wanted: str, why: str) -> Outcome:
     role_tag="tuning_sysctl",
 )
 def numa_balancing(ctx: Context) -> Outcome:
-    return _sysctl(ctx, "kernel.numa_balancing", "0", "built without NUMA balancing")
+    return _sysctls(ctx, "TUN-016", "built without NUMA balancing")
 
 
 @control(
@@ -620,7 +630,7 @@ def ksm(ctx: Context) -> Outcome:
 
 @control(
     "TUN-019",
-    "No swap in use",
+    "No swap in use (and vm.swappiness=0)",
     guards="major faults paging the engine back in",
     risk="live",
     role_tag="tuning_memory",
@@ -634,15 +644,20 @@ def swap(ctx: Context) -> Outcome:
             "Run the audit as a user who can read /proc/swaps.",
         )
     areas = ctx.snap.swaps
-    if not areas:
-        return ("pass", "no swap", "none", "Swap is off.")
-    names = ", ".join(a["name"] for a in areas)
-    return (
-        "fail",
-        "no swap",
-        names,
-        "Turn swap off and remove it from fstab (tuning role, tag tuning_memory).",
-    )
+    if areas:
+        names = ", ".join(a["name"] for a in areas)
+        return (
+            "fail",
+            "no swap",
+            names,
+            "Turn swap off and remove it from fstab (tuning role, tag tuning_memory).",
+        )
+    status, expected, actual, message = _sysctls(ctx, "TUN-019", "")
+    if status == "fail":
+        return ("fail", f"no swap, {expected}", f"no swap, {actual}", message)
+    if status == "pass":
+        return ("pass", f"no swap, {expected}", f"none, {actual}", "Swap is off.")
+    return ("pass", "no swap", "none", "Swap is off.")
 
 
 @control(
@@ -653,20 +668,7 @@ def swap(ctx: Context) -> Outcome:
     role_tag="tuning_sysctl",
 )
 def watchdogs(ctx: Context) -> Outcome:
-    values = {n: ctx.snap.sysctl(n) for n in ("kernel.nmi_watchdog", "kernel.soft_watchdog")}
-    present = {n: v for n, v in values.items() if v is not None}
-    if not present:
-        return not_applicable("this kernel has no lockup watchdog")
-    on = [f"{n}={v}" for n, v in present.items() if v != "0"]
-    expected = ", ".join(f"{n}=0" for n in present)
-    if not on:
-        return ("pass", expected, expected, "Watchdogs are off.")
-    return (
-        "fail",
-        expected,
-        ", ".join(on),
-        "Turn the watchdogs off (tuning role, tag tuning_sysctl).",
-    )
+    return _sysctls(ctx, "TUN-020", "built without lockup detectors")
 
 
 @control(
@@ -678,7 +680,7 @@ def watchdogs(ctx: Context) -> Outcome:
     severity="warning",
 )
 def timer_migration(ctx: Context) -> Outcome:
-    return _sysctl(ctx, "kernel.timer_migration", "0", "built without timer migration")
+    return _sysctls(ctx, "TUN-021", "built without timer migration")
 
 
 @control(
@@ -690,12 +692,7 @@ def timer_migration(ctx: Context) -> Outcome:
     severity="warning",
 )
 def stat_interval(ctx: Context) -> Outcome:
-    value = ctx.snap.sysctl("vm.stat_interval")
-    if value is None:
-        return not_applicable("this kernel has no vm.stat_interval")
-    if value.isdigit() and int(value) >= 10:
-        return ("pass", ">= 10", value, "vmstat work is rare.")
-    return ("fail", ">= 10", value, "Set vm.stat_interval=10 (tuning role, tag tuning_sysctl).")
+    return _sysctls(ctx, "TUN-022", "built without vm.stat_interval")
 
 
 @control(
@@ -706,7 +703,20 @@ def stat_interval(ctx: Context) -> Outcome:
     role_tag="tuning_sysctl",
 )
 def rt_throttling(ctx: Context) -> Outcome:
-    return _sysctl(ctx, "kernel.sched_rt_runtime_us", "-1", "built without RT scheduling")
+    return _sysctls(ctx, "TUN-028", "built without RT scheduling")
+
+
+@control(
+    "TUN-029",
+    "Busy-poll sysctls as the profile asks (net.core.busy_poll, busy_read)",
+    guards="socket reads that sleep for an interrupt instead of polling the NIC queue",
+    risk="live",
+    role_tag="tuning_sysctl",
+)
+def busy_poll(ctx: Context) -> Outcome:
+    if not ctx.profile.tuning_busy_poll_us:
+        return not_applicable("tuning_busy_poll_us is 0: the kernel's default is left")
+    return _sysctls(ctx, "TUN-029", "built without busy polling")
 
 
 @control(

@@ -155,10 +155,3 @@ def cpus(value: Iterable[int]) -> str:
 
 def not_applicable(reason: str) -> tuple[Status, str, str, str]:
     return ("not_applicable", "-", "-", f"not applicable: {reason}")
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of a non-empty list."""
-    ordered = sorted(values)
-    rank = max(1, -(-int(fraction * 1000) * len(ordered) // 1000))
-    return ordered[min(rank, len(ordered)) - 1]

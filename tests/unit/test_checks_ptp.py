@@ -140,6 +140,15 @@ CASES: list[tuple[str, Callable[[Raw], None], dict[str, Any], str, str]] = [
         "fail",
         "chrony.service starts again at the next boot",
     ),
+    # The role masks timemaster (its own ptp4l, phc2sys and chronyd): the audit reads it too.
+    ("PTP-007", _with("timemaster"), {}, "fail", "timemaster (PID 600)"),
+    (
+        "PTP-007",
+        _units("Id=timemaster.service\nActiveState=inactive\nUnitFileState=enabled\n"),
+        {},
+        "fail",
+        "timemaster.service starts again at the next boot",
+    ),
     (
         "PTP-007",
         _units("Id=chrony.service\nActiveState=inactive\nUnitFileState=masked\n"),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from colotune.facts import collector
 from colotune.ptp import role
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -86,3 +87,12 @@ def test_option_names_follow_the_linuxptp_version(
         major, client_key, server_key,
     )  # fmt: skip
     assert (s["uds_ro_address"] is not None) == (major >= 4)
+
+
+def test_the_role_masks_what_the_audit_reads() -> None:
+    """One list of competing time services: the role masks it (through settings), PTP-007
+    judges it, and the collector reads every one on the host."""
+    assert _settings(HWTS)["competing_units"] == list(collector.TIME_UNITS)
+    assert set(collector.TIME_UNITS) <= set(collector.UNITS)
+    assert set(collector.TIME_DAEMONS) <= set(collector.DAEMONS)
+    assert "timemaster.service" in collector.TIME_UNITS

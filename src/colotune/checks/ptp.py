@@ -11,17 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from colotune.checks.base import Context, Status, control, not_applicable
+from colotune.facts.collector import TIME_DAEMONS, TIME_UNITS
 from colotune.ptp import pmc, window
 
 Outcome = tuple[Status, str, str, str]
-COMPETING = ("chronyd", "ntpd", "openntpd", "systemd-timesyn")
-COMPETING_UNITS = (
-    "chrony.service",
-    "chronyd.service",
-    "ntp.service",
-    "ntpsec.service",
-    "systemd-timesyncd.service",
-)
 FIX = "ptp role, tag ptp"
 # Which control reports which finding of colotune.ptp.window.judge.
 FINDINGS = {
@@ -281,10 +274,10 @@ def no_competing_daemon(ctx: Context) -> Outcome:
     off = _disabled(ctx)
     if off:
         return off
-    found = [d for d in ctx.snap.daemons if d.get("comm") in COMPETING]
+    found = [d for d in ctx.snap.daemons if d.get("comm") in TIME_DAEMONS]
     enabled = sorted(
         unit
-        for unit in COMPETING_UNITS
+        for unit in TIME_UNITS
         if ctx.snap.units.get(unit, {}).get("UnitFileState") == "enabled"
     )
     if not found and enabled:
@@ -295,6 +288,7 @@ def no_competing_daemon(ctx: Context) -> Outcome:
             f"{enabled[0]} starts again at the next boot; mask it ({FIX}).",
         )
     if not found:
-        return ("pass", "none of " + ", ".join(COMPETING), "none", "PTP is the only discipline.")
+        shown = ", ".join(TIME_DAEMONS)
+        return ("pass", f"none of {shown}", "none", "PTP is the only discipline.")
     names = ", ".join(f"{d['comm']} (PID {d['pid']})" for d in found)
     return ("fail", "none running", names, f"Stop and mask {found[0]['comm']} ({FIX}).")

@@ -49,24 +49,25 @@ SYSCTLS = (
     "net/core/busy_read",
 )
 # Processes the controls ask about, by /proc/PID/comm (15 characters at most).
-DAEMONS = (
-    "ptp4l",
-    "phc2sys",
-    "ts2phc",
-    "chronyd",
-    "ntpd",
-    "openntpd",
-    "systemd-timesyn",
-    "irqbalance",
-    "tuned",
-)
-UNITS = (
-    "irqbalance.service",
+# Time services that discipline a clock on their own, the one list of them: roles/ptp
+# stops and masks the units (colotune.ptp.role), PTP-007 fails while one is enabled or
+# its process runs. timemaster runs its own ptp4l, phc2sys and chronyd.
+TIME_UNITS = (
     "chrony.service",
     "chronyd.service",
     "ntp.service",
+    "ntpd.service",
     "ntpsec.service",
+    "openntpd.service",
     "systemd-timesyncd.service",
+    "timemaster.service",
+)
+# Their processes by /proc/PID/comm (15 characters at most; ntpsec's daemon is ntpd too).
+TIME_DAEMONS = ("chronyd", "ntpd", "openntpd", "systemd-timesyn", "timemaster")
+DAEMONS = ("ptp4l", "phc2sys", "ts2phc", *TIME_DAEMONS, "irqbalance", "tuned")
+UNITS = (
+    "irqbalance.service",
+    *TIME_UNITS,
     "tuned.service",
     "fwupd-refresh.timer",
     "ptp4l*",

@@ -11,7 +11,7 @@ import re
 import shlex
 from typing import Any
 
-from colotune.facts import parsers
+from colotune.facts import collector, parsers
 from colotune.ptp import pmc, timestamping
 
 
@@ -80,6 +80,7 @@ def settings(
         owners = {"CLOCK_REALTIME": "ptp4l" if role == "client" else "none (the source)"}
     return {
         "interface": interface,
+        "competing_units": list(collector.TIME_UNITS),  # masked here, judged by PTP-007
         "driver": driver,
         "refusal": timestamping.refusal(ts, interface=interface, mode=timestamping_mode),
         "timestamping": ts.to_dict(),

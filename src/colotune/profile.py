@@ -154,8 +154,8 @@ class TuningProfile(BaseModel):
     tuning_busy_poll_us: int = Field(
         0,
         ge=0,
-        description="net.core.busy_poll and busy_read in microseconds; 0 leaves the kernel's "
-        "default.",
+        description="net.core.busy_poll and busy_read in microseconds (judged by TUN-029); 0 "
+        "leaves the kernel's default.",
     )
     tuning_masked_units: list[str] = Field(
         default_factory=lambda: [

@@ -89,3 +89,32 @@ def test_mbr_has_one_bootable_linux_partition_at_the_offset() -> None:
     assert int.from_bytes(entry[8:12], "little") == 2048
     assert int.from_bytes(entry[12:16], "little") == 1000
     assert sector[462:510] == bytes(48)
+
+
+def test_link_files_pin_the_names_at_the_pci_addresses_qemu_gives_the_nics() -> None:
+    from colotune.lab import presets, qemu
+
+    files = image.Recipe(suite="bookworm", mirror="http://m").files
+    links = {
+        line.split("=", 1)[1]: text.split("Name=", 1)[1].strip()
+        for path, text in files.items()
+        if path.startswith("/etc/systemd/network/") and path.endswith(".link")
+        for line in text.splitlines()
+        if line.startswith("Path=")
+    }
+    spec = qemu.VmSpec(
+        name="lab1", index=1, preset=presets.get("2s4c2t"), disk=Path("d"), ssh_port=1,
+        serial_log=Path("s"), qmp_socket=Path("q"), pid_file=Path("p"), accel="tcg",
+    )  # fmt: skip
+    devices = [a for i, a in enumerate(qemu.build_argv(spec)) if i and "netdev=" in a]
+    mgmt = next(d for d in devices if "netdev=mgmt" in d)
+    slot = int(next(o for o in mgmt.split(",") if o.startswith("addr="))[5:], 16)
+    pxb = next(d for d in qemu.build_argv(spec) if d.startswith("pxb-pcie,"))
+    bus = int(next(o for o in pxb.split(",") if o.startswith("bus_nr="))[7:])
+    # the root port behind the expander bridge is bus_nr; the NIC behind it is on the next bus
+    assert links == {
+        f"pci-0000:00:{slot:02x}.0": image.MGMT_NIC,
+        f"pci-0000:{bus + 1:02x}:00.0": image.TRADE_NIC,
+    }
+    env = files["/etc/default/colotune-lab"]
+    assert f"MGMT_NIC={image.MGMT_NIC}\n" in env and f"TRADE_NICS={image.TRADE_NIC}\n" in env

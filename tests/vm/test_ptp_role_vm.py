@@ -23,13 +23,14 @@ from typing import Any
 import pytest
 import yaml
 
+from colotune.lab import image
 from colotune.ptp import pmc
 
 pytestmark = pytest.mark.vm
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
-MGMT_NIC = "enp0s3"  # the lab VM's virtio-net management NIC (PCI 00:03.0)
+MGMT_NIC = image.MGMT_NIC  # the lab VM's virtio-net management NIC, pinned by the image
 
 
 @dataclass

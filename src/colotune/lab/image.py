@@ -83,101 +83,41 @@ BLACKLIST = "".join(
     )
 )  # fmt: skip
 
-BOOT_SCRIPT = f"""#!/bin/sh
-# Lab VM early boot: host name from the SMBIOS serial qemu sets; the management NIC
-# (user-mode network, fixed MAC) configured statically; every other NIC set up.
-# An interface is touched only once udev has processed it (renamed it), since an
-# interface that is up can no longer be renamed.
-set -u
-name=$(cat /sys/class/dmi/id/product_serial 2>/dev/null || true)
-case "$name" in lab[0-9]*) hostname "$name"; echo "$name" > /etc/hostname ;; esac
-ip link set lo up
-log() {{ echo "colotune-lab-boot: $*" > /dev/console; }}
-ready() {{ [ -e "/run/udev/data/n$(cat "/sys/class/net/$1/ifindex")" ]; }}
-mac_dev() {{
-  for d in /sys/class/net/*; do
-    [ "$(cat "$d/address" 2>/dev/null)" = "{MGMT_MAC}" ] && echo "${{d##*/}}"
-  done
-}}
-# udev may still rename the NIC while it is configured: resolve its name by MAC on
-# every try and stop only when the address and the default route are really there.
-mgmt=""
-tries=0
-while [ $tries -lt 900 ]; do
-  dev=$(mac_dev)
-  if [ -n "$dev" ] && ready "$dev" 2>/dev/null; then
-    ip link set "$dev" up 2>/dev/null
-    ip addr replace 10.0.2.15/24 dev "$dev" 2>/dev/null
-    ip route replace default via 10.0.2.2 dev "$dev" 2>/dev/null
-    dev=$(mac_dev)
-    addr=$(ip -4 addr show dev "$dev" 2>/dev/null)
-    route=$(ip route show default dev "$dev" 2>/dev/null)
-    if [ "${{addr#*10.0.2.15/}}" != "$addr" ] && [ "${{route#*via 10.0.2.2}}" != "$route" ]; then
-      mgmt=$dev
-      break
-    fi
-  fi
-  tries=$((tries + 1))
-  sleep 0.2
-done
-[ -n "$mgmt" ] || {{ log "no management NIC with MAC {MGMT_MAC}"; exit 1; }}
-# a NIC that took the management NIC's old name between the lookup and the configuration
-# got the address too: two routes to 10.0.2.0/24, and SSH answers left by the wrong one
-for d in /sys/class/net/*; do
-  d=${{d##*/}}
-  [ "$d" = lo ] || [ "$d" = "$mgmt" ] || ip addr del 10.0.2.15/24 dev "$d" 2>/dev/null
-done
-name_of() {{
-  for d in /sys/class/net/*; do [ "$(cat "$d/ifindex")" = "$1" ] && echo "${{d##*/}}"; done
-}}
-for idx in $(cat /sys/class/net/*/ifindex); do
-  tries=0
-  while [ ! -e "/run/udev/data/n$idx" ] && [ $tries -lt 300 ]; do
-    tries=$((tries + 1)); sleep 0.2
-  done
-  ifname=$(name_of "$idx")
-  [ -n "$ifname" ] && [ "$ifname" != lo ] && [ "$ifname" != "$mgmt" ] && ip link set "$ifname" up
-done
-log "$(hostname): management $mgmt; $(ip -br addr | tr -s ' ' | tr '\\n' ';')"
-exit 0
+# The lab's shell and unit files live in guest/ as real files (shellcheck reads them there).
+GUEST_DIR = Path(__file__).parent / "guest"
+
+# The lab's NICs: where qemu puts them (colotune.lab.qemu) and the names the image's
+# .link files pin to those PCI addresses, so a NIC has one name on every boot.
+PXB_BUS_NR = 128  # bus of the NUMA-affine PCI expander bridge; its root port's bus is +1
+MGMT_PCI_SLOT = 3
+MGMT_NIC = "enp0s3"
+MGMT_PCI = f"0000:00:{MGMT_PCI_SLOT:02x}.0"
+TRADE_NIC = "ens1"
+TRADE_PCI = f"0000:{PXB_BUS_NR + 1:02x}:00.0"
+
+
+def link_file(pci: str, name: str) -> str:
+    """A systemd .link file that names the NIC at PCI address `pci` `name`."""
+    return (
+        f"# colotune lab: the NIC at PCI {pci} is always {name}.\n"
+        f"[Match]\nPath=pci-{pci}\n\n[Link]\nName={name}\n"
+    )
+
+
+BOOT_ENV = f"""# colotune lab: what colotune-lab-boot configures.
+MGMT_NIC={MGMT_NIC}
+MGMT_ADDR=10.0.2.15/24
+MGMT_GATEWAY=10.0.2.2
+TRADE_NICS={TRADE_NIC}
+NIC_WAIT_S=300
+SERIAL_FILE=/sys/class/dmi/id/product_serial
+CONSOLE=/dev/console
 """
 
-BOOT_UNIT = """[Unit]
-Description=colotune lab: host name and management network
-DefaultDependencies=no
-After=systemd-udevd.service local-fs.target
-Wants=systemd-udevd.service
-Before=network.target ssh.service
-Wants=network.target
 
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/usr/local/sbin/colotune-lab-boot
+def _guest(name: str) -> str:
+    return (GUEST_DIR / name).read_text()
 
-[Install]
-WantedBy=multi-user.target
-"""
-
-FIRSTBOOT_SCRIPT = """#!/bin/sh
-# Runs once as PID 1 while the image is built: install GRUB on the disk, shrink the
-# initramfs to the modules this machine type needs, then power off.
-mount -t proc proc /proc 2>/dev/null
-mount -t sysfs sys /sys 2>/dev/null
-mount -t devtmpfs dev /dev 2>/dev/null
-mount -o remount,rw /
-echo "grub-pc grub-pc/install_devices multiselect /dev/vda" | debconf-set-selections
-if grub-install --target=i386-pc /dev/vda && update-initramfs -u -k all && update-grub; then
-  sync
-  echo "COLOTUNE-FIRSTBOOT-OK" > /dev/ttyS0
-else
-  echo "COLOTUNE-FIRSTBOOT-FAILED" > /dev/ttyS0
-fi
-sync
-mount -o remount,ro /
-echo o > /proc/sysrq-trigger
-sleep 60
-"""
 
 GRUB_DEFAULTS = """# colotune lab: boot at once, console on the serial port (the VM's serial log).
 # Roles add their own files after this one; keep console=ttyS0 in GRUB_CMDLINE_LINUX.
@@ -214,9 +154,12 @@ class Recipe:
     masked_units: tuple[str, ...] = MASKED_UNITS
     files: dict[str, str] = field(
         default_factory=lambda: {
-            "/usr/local/sbin/colotune-lab-boot": BOOT_SCRIPT,
-            "/etc/systemd/system/colotune-lab-boot.service": BOOT_UNIT,
-            "/usr/local/sbin/colotune-lab-firstboot": FIRSTBOOT_SCRIPT,
+            "/usr/local/sbin/colotune-lab-boot": _guest("colotune-lab-boot.sh"),
+            "/etc/default/colotune-lab": BOOT_ENV,
+            "/etc/systemd/system/colotune-lab-boot.service": _guest("colotune-lab-boot.service"),
+            "/etc/systemd/network/10-colotune-lab-mgmt.link": link_file(MGMT_PCI, MGMT_NIC),
+            "/etc/systemd/network/10-colotune-lab-trade.link": link_file(TRADE_PCI, TRADE_NIC),
+            "/usr/local/sbin/colotune-lab-firstboot": _guest("colotune-lab-firstboot.sh"),
             "/etc/default/grub.d/00-colotune-lab.cfg": GRUB_DEFAULTS,
             "/etc/ssh/sshd_config.d/colotune-lab.conf": SSHD_CONFIG,
             "/etc/fstab": FSTAB,

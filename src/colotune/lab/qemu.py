@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from colotune.errors import ColotuneError
-from colotune.lab.image import MGMT_MAC, TRADE_MAC_PREFIX
+from colotune.lab.image import MGMT_MAC, MGMT_PCI_SLOT, PXB_BUS_NR, TRADE_MAC_PREFIX
 from colotune.lab.presets import Preset
 
 QEMU = "qemu-system-x86_64"
@@ -19,8 +19,6 @@ TRADE_NIC_MODELS = ("igb", "e1000e")
 ENV_NIC = "COLOTUNE_LAB_NIC"
 ENV_TCG_THREADS = "COLOTUNE_LAB_TCG_THREADS"  # "single" or "multi"; see tcg_threads()
 TCG_CPU = "max,vendor=GenuineIntel"
-# Bus number of the NUMA-affine PCI expander bridge that carries the trading NIC.
-PXB_BUS_NR = 128
 
 
 @dataclass(frozen=True)
@@ -100,7 +98,7 @@ def build_argv(spec: VmSpec, *, qemu: str = QEMU) -> list[str]:
         "-netdev",
         f"user,id=mgmt,hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22",
         "-device",
-        f"virtio-net-pci,netdev=mgmt,mac={MGMT_MAC},bus=pcie.0,addr=0x3,romfile=",
+        f"virtio-net-pci,netdev=mgmt,mac={MGMT_MAC},bus=pcie.0,addr={MGMT_PCI_SLOT:#x},romfile=",
         # Trading NIC: behind a PCI expander bridge on its NUMA node; a hub port with no
         # other member gives it a link that is up, with no partner.
         "-device",

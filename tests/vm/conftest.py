@@ -11,7 +11,10 @@ so one VM of this run is up at a time (the machine's cores are shared).
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +75,26 @@ FULL_REASON = (
 )
 
 
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
+
+
+@dataclass(frozen=True)
+class PlayRun:
+    """One ansible-playbook run against a lab VM."""
+
+    rc: int
+    seconds: float
+    changed: int  # from the PLAY RECAP; -1 when the play printed none
+    output: str  # stdout, then stderr
+
+    @property
+    def words(self) -> str:
+        """The output with every run of whitespace as one space: Ansible's YAML callback
+        folds long messages over several lines."""
+        return " ".join(self.output.split())
+
+
 @dataclass
 class LabVm:
     """One booted lab VM of a session: its Lab (state dir), host name and inventory file."""
@@ -93,6 +116,32 @@ class LabVm:
     def run(self, command: str, *, timeout: float = 120) -> str:
         self.ensure_running()
         return self.lab.run(self.name, command, timeout=timeout).stdout
+
+    def play(self, playbook: str, *extra: str, timeout: float = 1800) -> PlayRun:
+        """Run `playbook` (a path from the repository's root) against this VM alone, with
+        the repository's inventory and ansible.cfg and the lab's inventory."""
+        self.ensure_running()
+        argv = [
+            PLAYBOOK, playbook, "-i", str(REPO / "inventory"), "-i", str(self.inventory),
+            "-l", self.name, *extra,
+        ]  # fmt: skip
+        env = {
+            **os.environ,
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_FORCE_COLOR": "0",
+            "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}",
+        }
+        started = time.monotonic()
+        done = subprocess.run(
+            argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        match = re.search(r"changed=(\d+)", done.stdout.split("PLAY RECAP")[-1])
+        return PlayRun(
+            done.returncode,
+            time.monotonic() - started,
+            int(match.group(1)) if match else -1,
+            done.stdout + done.stderr,
+        )
 
 
 def _make_lab(tmp_root: Path, preset: str) -> Lab:

@@ -12,11 +12,7 @@ Wall times and changed counts are printed for the issue notes (pytest -s).
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,42 +24,12 @@ from colotune.ptp import pmc
 
 pytestmark = pytest.mark.vm
 
-REPO = Path(__file__).resolve().parents[2]
-PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
 MGMT_NIC = image.MGMT_NIC  # the lab VM's virtio-net management NIC, pinned by the image
 
 
-@dataclass
-class Play:
-    rc: int
-    seconds: float
-    changed: int
-    output: str
-
-
-def _play(vm: Any, *extra: str) -> Play:
-    argv = [
-        PLAYBOOK, str(REPO / "playbooks" / "ptp.yml"),
-        "-i", str(REPO / "inventory"), "-i", str(vm.inventory), "-l", vm.name, *extra,
-    ]  # fmt: skip
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_FORCE_COLOR": "0",
-        "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}",
-    }
-    started = time.monotonic()
-    done = subprocess.run(
-        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200, check=False
-    )
-    recap = done.stdout.split("PLAY RECAP")[-1]
-    match = re.search(r"changed=(\d+)", recap)
-    return Play(
-        done.returncode,
-        time.monotonic() - started,
-        int(match.group(1)) if match else -1,
-        done.stdout + done.stderr,
-    )
+def _play(vm: Any, *extra: str) -> Any:
+    """The ptp play on `vm` alone (conftest.LabVm.play): a conftest.PlayRun."""
+    return vm.play("playbooks/ptp.yml", *extra, timeout=1200)
 
 
 @pytest.fixture(scope="module")

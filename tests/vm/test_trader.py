@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
 import shutil
 import subprocess
 import time
@@ -28,7 +26,6 @@ import pytest
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
 OUTSIDE = "2026-11-22T12:00:00-05:00"  # a Sunday: no session
 INSIDE = "2026-11-23T10:00:00-05:00"  # a Monday, 10:00 New York
 RELEASES = "/opt/colotune/engine/releases"
@@ -36,14 +33,6 @@ RELEASES = "/opt/colotune/engine/releases"
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@dataclass
-class Run:
-    seconds: float
-    rc: int
-    changed: int
-    output: str
 
 
 @dataclass
@@ -55,7 +44,8 @@ class Trader:
     def sh(self, command: str) -> str:
         return str(self.vm.run(command)).strip()
 
-    def play(self, *extra: str, name: str, now: str = OUTSIDE, engine: Path | None = None) -> Run:
+    def play(self, *extra: str, name: str, now: str = OUTSIDE, engine: Path | None = None) -> Any:
+        """The trader play on the VM (conftest.LabVm.play): a conftest.PlayRun."""
         binary = engine or self.engine
         variables = {
             # the lab group never trades (no trading days): pin the days so that `now` decides
@@ -67,38 +57,7 @@ class Trader:
             "trader_force_preflight": True,
             "trader_thread_wait_s": 120,
         }
-        argv = [
-            PLAYBOOK,
-            "playbooks/trader.yml",
-            "-i",
-            str(REPO / "inventory"),
-            "-i",
-            str(self.vm.inventory),
-            "-l",
-            self.vm.name,
-            "-e",
-            json.dumps(variables),
-            *extra,
-        ]
-        env = {
-            **os.environ,
-            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-            "ANSIBLE_FORCE_COLOR": "0",
-            "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}",
-        }
-        started = time.monotonic()
-        done = subprocess.run(
-            argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200, check=False
-        )
-        # Ansible's YAML output folds long messages: compare with whitespace collapsed.
-        output = " ".join((done.stdout + done.stderr).split())
-        match = re.search(r"changed=(\d+)", output.split("PLAY RECAP")[-1])
-        run = Run(
-            time.monotonic() - started,
-            done.returncode,
-            int(match.group(1)) if match else -1,
-            output,
-        )
+        run = self.vm.play("playbooks/trader.yml", "-e", json.dumps(variables), *extra)
         self.times[name] = run.seconds
         print(f"\n[trader] {name}: {run.seconds:.1f} s, rc={run.rc}, changed={run.changed}")
         return run
@@ -198,9 +157,9 @@ def test_a_wrong_checksum_is_refused_before_anything_changes(trader: Trader) -> 
     wrong = "0" * 64
     run = trader.play("-e", f"trader_engine_sha256={wrong}", name="wrong checksum")
     assert run.rc != 0
-    assert f"engine binary {trader.engine}" in run.output
-    assert f"expected sha256 {wrong}" in run.output
-    assert f"actual {sha256(trader.engine)}" in run.output
+    assert f"engine binary {trader.engine}" in run.words
+    assert f"expected sha256 {wrong}" in run.words
+    assert f"actual {sha256(trader.engine)}" in run.words
     assert trader.fingerprint() == before
 
 
@@ -213,8 +172,8 @@ def test_restarting_the_engine_is_refused_inside_market_hours(trader: Trader) ->
         now=INSIDE,
     )
     assert run.rc != 0
-    assert "the engine is running" in run.output and "Nothing was changed" in run.output
-    assert "trader config" in run.output  # says what would have changed
+    assert "the engine is running" in run.words and "Nothing was changed" in run.words
+    assert "trader config" in run.words  # says what would have changed
     assert trader.fingerprint() == before
 
 

@@ -29,7 +29,6 @@ from colotune.ptp import pmc
 pytestmark = pytest.mark.vm
 
 REPO = Path(__file__).resolve().parents[2]
-PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
 OUTSIDE = "2026-11-22T12:00:00-05:00"  # a Sunday: no session
 INSIDE = "2026-11-23T10:00:00-05:00"  # a Monday, 10:00 New York
 # The tuning play alone (site.yml imports it): under software emulation every task
@@ -38,50 +37,18 @@ TUNING = "playbooks/tuning.yml"
 
 
 @dataclass
-class Run:
-    seconds: float
-    changed: int
-    output: str
-
-    @property
-    def words(self) -> str:
-        """The output with every run of whitespace as one space: Ansible's YAML callback
-        folds long messages over several lines."""
-        return " ".join(self.output.split())
-
-
-@dataclass
 class Tuned:
     vm: Any  # conftest.LabVm
-    runs: dict[str, Run]
+    runs: dict[str, Any]  # conftest.PlayRun by name
 
     def sh(self, command: str) -> str:
         return str(self.vm.run(command)).strip()
 
-    def play(self, playbook: str, *extra: str, name: str | None = None, ok: bool = True) -> Run:
-        argv = [
-            PLAYBOOK,
-            playbook,
-            "-i",
-            str(REPO / "inventory"),
-            "-i",
-            str(self.vm.inventory),
-            "-l",
-            self.vm.name,
-            *extra,
-        ]
-        env = {
-            **os.environ,
-            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-            "ANSIBLE_FORCE_COLOR": "0",
-            "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}",
-        }
-        started = time.monotonic()
-        done = subprocess.run(
-            argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800, check=False
-        )
-        run = Run(time.monotonic() - started, _changed(done.stdout), done.stdout + done.stderr)
-        assert (done.returncode == 0) == ok, run.output[-6000:]
+    def play(self, playbook: str, *extra: str, name: str | None = None, ok: bool = True) -> Any:
+        """`playbook` on the VM (conftest.LabVm.play); asserts it succeeded (or failed, if
+        not `ok`) and records it under `name`."""
+        run = self.vm.play(playbook, *extra)
+        assert (run.rc == 0) == ok, run.output[-6000:]
         if name:
             self.runs[name] = run
             print(f"\n[tuning] {name}: {run.seconds:.1f} s, changed={run.changed}")
@@ -99,11 +66,6 @@ def _changed_tasks(output: str) -> list[str]:
         elif line.startswith("changed: ["):
             names.append(current)
     return names
-
-
-def _changed(output: str) -> int:
-    match = re.search(r"changed=(\d+)", output.split("PLAY RECAP")[-1])
-    return int(match.group(1)) if match else -1
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integrat
 
 from engine_support import (
     BUILD,
+    Proc,
     Rig,
     build,
     hist_summary,
@@ -107,36 +108,38 @@ def t2t_prefix(args: argparse.Namespace) -> list[str]:
     return ["chrt", "-f", str(args.fifo)] if args.fifo else []
 
 
-def live_run(r: Rig, args: argparse.Namespace, *extra: str) -> dict[str, Any]:
+def start_engine(r: Rig, args: argparse.Namespace, *extra: str) -> Proc:
+    """gwsim, then t2t (ending with the feed) with its hot thread on the hot CPU and the rest
+    on the other CPU; returns t2t."""
     r.gwsim("--cpu", str(args.other_cpu))
-    t2t = r.t2t(
+    return r.t2t(
         "--exit-on-end",
         *("--cpu", f"t2t-hot={args.hot_cpu}", "--cpu", f"t2t-session={args.other_cpu}"),
-        *STRATEGY,
-        *LOOSE_RISK,
         *extra,
         prefix=t2t_prefix(args),
     )
+
+
+def stop_gwsim(r: Rig) -> None:
+    next(p for p in r.procs if p.name == "gwsim").stop()
+
+
+def live_run(r: Rig, args: argparse.Namespace, *extra: str) -> dict[str, Any]:
+    t2t = start_engine(r, args, *STRATEGY, *LOOSE_RISK, *extra)
     feed = r.feedsim(
         *("--messages", str(args.messages), "--rate", str(args.rate), "--speed", "1"),
         *("--cpu", str(args.other_cpu)),
         timeout=600,
     )
     rc = t2t.wait(120)
-    gw = next(p for p in r.procs if p.name == "gwsim")
-    gw.stop()
+    stop_gwsim(r)
     stats = read_json(r.path("t2t.json"))
     gwr = read_json(r.path("gwsim.json"))
     return {"rc": rc, "feed": feed, "t2t": stats, "gwsim": gwr}
 
 
 def replay_run(r: Rig, itch: Path, speed: int, args: argparse.Namespace) -> dict[str, Any]:
-    r.gwsim("--cpu", str(args.other_cpu))
-    t2t = r.t2t(
-        "--exit-on-end",
-        *("--cpu", f"t2t-hot={args.hot_cpu}", "--cpu", f"t2t-session={args.other_cpu}"),
-        prefix=t2t_prefix(args),
-    )
+    t2t = start_engine(r, args)
     feed = r.feedsim(
         *("--replay", str(itch), "--speed", str(speed), "--cpu", str(args.other_cpu)),
         timeout=600,
@@ -147,7 +150,7 @@ def replay_run(r: Rig, itch: Path, speed: int, args: argparse.Namespace) -> dict
     except subprocess.TimeoutExpired:  # end-of-session lost: stop it, its stats say the rest
         t2t.stop()
         end_seen = False
-    next(p for p in r.procs if p.name == "gwsim").stop()
+    stop_gwsim(r)
     stats = read_json(r.path("t2t.json"))
     decoded = stats["feed"]["messages"]
     lost = feed["messages_sent"] - decoded  # in gaps, or after the last packet received

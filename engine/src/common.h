@@ -248,38 +248,63 @@ static inline void hist_json(FILE *f, hist_t *h, const char *indent)
 /* ---- diagnostics and option parsing ---- */
 extern const char *prog_name;
 
+/* One line on stderr: "PROG: " then kind ("" or "warning: ") then the message. */
+static inline void __attribute__((format(printf, 2, 0)))
+say(const char *kind, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "%s: %s", prog_name, kind);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+}
 static inline void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", prog_name);
-    vfprintf(stderr, fmt, ap);
+    say("", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n%s: run '%s --help' for the valid options\n", prog_name, prog_name);
+    fprintf(stderr, "%s: run '%s --help' for the valid options\n", prog_name, prog_name);
     exit(2);
 }
 static inline void __attribute__((format(printf, 1, 2), noreturn)) die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", prog_name);
-    vfprintf(stderr, fmt, ap);
+    say("", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n");
     exit(1);
 }
 static inline void __attribute__((format(printf, 1, 2))) warnx(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: warning: ", prog_name);
-    vfprintf(stderr, fmt, ap);
+    say("warning: ", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n");
 }
 
 #ifdef _GNU_SOURCE
 #include <sched.h>
+#include <signal.h>
+
+/* SIGINT and SIGTERM ask a program to stop, SIGUSR1 to write its report now: flags for its
+ * main loop, set by catch_stop_and_dump's handler. */
+static volatile sig_atomic_t sig_stop UNUSED, sig_dump UNUSED;
+static inline void on_signal(int s)
+{
+    if (s == SIGUSR1)
+        sig_dump = 1;
+    else
+        sig_stop = 1;
+}
+static inline void catch_stop_and_dump(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
 /* --cpu N for a whole program: pin the calling process, or exit 2 naming the CPU. */
 static inline void pin_process(int cpu)
 {

@@ -428,6 +428,18 @@ static void mold_header(uint64_t seq, uint16_t count)
     wr16(pkt + 18, count);
 }
 
+/* A packet of one message of len bytes, zero but for its type: counted as malformed. */
+static void send_malformed_message(uint8_t type, uint16_t len)
+{
+    mold_header(g.seq, 1);
+    wr16(pkt + MOLD_HDR, len);
+    memset(pkt + MOLD_HDR + 2, 0, len);
+    pkt[MOLD_HDR + 2] = type;
+    send_raw(pkt, MOLD_HDR + 2 + len);
+    g.malformed_msgs++;
+    g.seq += 1;
+}
+
 /* Malformed packets of four kinds; see the README. */
 static void send_malformed(unsigned kind)
 {
@@ -458,24 +470,8 @@ static void send_malformed(unsigned kind)
         g.malformed_lost += 2;
         g.seq += 3;
         break;
-    case 2: /* unknown message type */
-        mold_header(g.seq, 1);
-        wr16(pkt + MOLD_HDR, 12);
-        memset(pkt + MOLD_HDR + 2, 0, 12);
-        pkt[MOLD_HDR + 2] = 'z';
-        send_raw(pkt, MOLD_HDR + 14);
-        g.malformed_msgs++;
-        g.seq += 1;
-        break;
-    case 3: /* known type with the wrong length */
-        mold_header(g.seq, 1);
-        wr16(pkt + MOLD_HDR, 20);
-        memset(pkt + MOLD_HDR + 2, 0, 20);
-        pkt[MOLD_HDR + 2] = 'A';
-        send_raw(pkt, MOLD_HDR + 22);
-        g.malformed_msgs++;
-        g.seq += 1;
-        break;
+    case 2: send_malformed_message('z', 12); break; /* unknown message type */
+    case 3: send_malformed_message('A', 20); break; /* known type with the wrong length */
     default: break;
     }
     g.mal_kind[kind]++;
@@ -546,6 +542,19 @@ static void write_file_mode(void)
         die("--write-file %s: %s", g.o.write_file, strerror(errno));
     g.seq = g.sent_msgs + 1;
     write_report(0);
+}
+
+/* When message m, the index-th of the session (from 0), is due on the monotonic clock for a
+ * session started at t_start: a replayed message at its timestamp's distance from the first
+ * one's (replay_ts0) divided by the speed, a generated one ns_per_msg after the previous. */
+static inline uint64_t due_ns(const uint8_t *m, uint64_t index, uint64_t t_start,
+                              uint64_t replay_ts0, double ns_per_msg)
+{
+    if (g.o.replay) {
+        uint64_t ts = rd48(m + ITCH_OFF_TS);
+        return t_start + (ts > replay_ts0 ? (ts - replay_ts0) / g.o.speed : 0);
+    }
+    return t_start + (uint64_t)((double)index * ns_per_msg);
 }
 
 int main(int argc, char **argv)
@@ -621,15 +630,11 @@ int main(int argc, char **argv)
         }
         /* pacing: wait until the first message of the packet is due */
         if (g.o.speed && !burst_left) {
-            uint64_t due;
-            if (g.o.replay) {
+            if (g.o.replay && !replay_ts0) {
                 uint64_t ts = rd48(m + ITCH_OFF_TS);
-                if (!replay_ts0)
-                    replay_ts0 = ts ? ts : 1;
-                due = t_start + (ts > replay_ts0 ? (ts - replay_ts0) / g.o.speed : 0);
-            } else {
-                due = t_start + (uint64_t)((double)(g.seq - 1) * ns_per_msg);
+                replay_ts0 = ts ? ts : 1;
             }
+            uint64_t due = due_ns(m, g.seq - 1, t_start, replay_ts0, ns_per_msg);
             while (mono_ns() < due && !stop_flag)
                 ;
             if (g.o.burst && xorshift(&g.burst_rng) % 200 == 0)
@@ -656,17 +661,9 @@ int main(int argc, char **argv)
             pending = g.o.replay ? replay_next(m) : gen_next(m, 0);
             if (!pending)
                 break;
-            if (g.o.speed && !burst_left) {
-                uint64_t due;
-                if (g.o.replay) {
-                    uint64_t ts = rd48(m + ITCH_OFF_TS);
-                    due = t_start + (ts > replay_ts0 ? (ts - replay_ts0) / g.o.speed : 0);
-                } else {
-                    due = t_start + (uint64_t)((double)(g.seq - 1 + count) * ns_per_msg);
-                }
-                if (due > now_m)
-                    break;
-            }
+            if (g.o.speed && !burst_left &&
+                due_ns(m, g.seq - 1 + count, t_start, replay_ts0, ns_per_msg) > now_m)
+                break;
         }
         mold_header(first_seq, count);
         g.seq += count;

@@ -44,15 +44,6 @@ static struct {
     hist_t h_f2g;
 } G;
 
-static volatile sig_atomic_t sig_stop, sig_dump;
-static void on_signal(int s)
-{
-    if (s == SIGUSR1)
-        sig_dump = 1;
-    else
-        sig_stop = 1;
-}
-
 static void usage(void)
 {
     printf("usage: gwsim [options]\n"
@@ -371,12 +362,7 @@ int main(int argc, char **argv)
     inet_pton(AF_INET, O.listen_addr, &sa.sin_addr);
     if (bind(G.lfd, (struct sockaddr *)&sa, sizeof sa) || listen(G.lfd, 16))
         die("listen on %s:%u: %s", O.listen_addr, O.port, strerror(errno));
-    struct sigaction sg;
-    memset(&sg, 0, sizeof sg);
-    sg.sa_handler = on_signal;
-    sigaction(SIGINT, &sg, NULL);
-    sigaction(SIGTERM, &sg, NULL);
-    sigaction(SIGUSR1, &sg, NULL);
+    catch_stop_and_dump();
     fprintf(stderr, "gwsim: listening on %s:%u\n", O.listen_addr, O.port);
     while (!sig_stop) {
         if (sig_dump) {

@@ -414,15 +414,6 @@ static const struct {
              {"encode", &E.h_encode}};
 #define NHISTS (sizeof HISTS / sizeof *HISTS)
 
-static volatile sig_atomic_t sig_stop, sig_dump;
-static void on_signal(int s)
-{
-    if (s == SIGUSR1)
-        sig_dump = 1;
-    else
-        sig_stop = 1;
-}
-
 /* ------------------------------------------------------------------ memory */
 
 static void *carve(size_t *off, size_t n)
@@ -611,13 +602,21 @@ static inline void level_move(level_t *dst, const level_t *src, unsigned n)
             dst[k] = src[k];
 }
 
+/* Levels run from the worst (0) to the best (n - 1): the index of the last level of lv that
+ * is not better than price, or -1 when every level is. */
+static inline int level_find(const level_t *lv, unsigned n, int s, uint32_t price)
+{
+    int i = (int)n - 1;
+    while (i >= 0 && better(s, lv[i].price, price))
+        i--;
+    return i;
+}
+
 static inline void level_add(book_t *bk, int s, uint32_t price, uint64_t qty)
 {
     level_t *lv = bk->lev[s];
     unsigned n = bk->nlev[s];
-    int i = (int)n - 1;
-    while (i >= 0 && better(s, lv[i].price, price))
-        i--;
+    int i = level_find(lv, n, s, price);
     if (i >= 0 && lv[i].price == price) {
         lv[i].qty += qty;
         return;
@@ -642,9 +641,7 @@ static inline void level_sub(book_t *bk, int s, uint32_t price, uint64_t qty)
 {
     level_t *lv = bk->lev[s];
     unsigned n = bk->nlev[s];
-    int i = (int)n - 1;
-    while (i >= 0 && better(s, lv[i].price, price))
-        i--;
+    int i = level_find(lv, n, s, price);
     if (i < 0 || lv[i].price != price) {
         cnt_inc(&E.st.level_missing);
         return;
@@ -1739,12 +1736,7 @@ int main(int argc, char **argv)
     feed_socket();
     gateway_login();
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
+    catch_stop_and_dump();
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old); /* threads start with every signal blocked */

@@ -1,1 +1,0 @@
-../../../src/colotune/cpulist.py

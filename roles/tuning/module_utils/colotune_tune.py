@@ -1,1 +1,0 @@
-../../../src/colotune/tune.py

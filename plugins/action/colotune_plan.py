@@ -39,7 +39,9 @@ class ActionModule(ActionBase):  # type: ignore[misc]
         if not isinstance(python, str) or "auto" in python:
             python = "/usr/bin/python3"
         done = self._low_level_execute_command(
-            f"{python} -", in_data=bundle.topology_script().encode(), sudoable=True
+            bundle.stdin_command(python=python),
+            in_data=bundle.program("topology").encode(),
+            sudoable=True,
         )
         if done["rc"] != 0:
             return {

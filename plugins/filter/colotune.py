@@ -6,13 +6,10 @@ from typing import Any
 
 
 def colotune_bundle(name: str) -> str:
-    """The on-host program `name` ("tune") as one self-contained python3 script."""
+    """The on-host program `name` (e.g. "tune") as one self-contained python3 file."""
     from colotune import bundle
 
-    programs = {"tune": bundle.tune_script}
-    if name not in programs:
-        raise ValueError(f"no colotune program {name!r} (valid: {', '.join(programs)})")
-    return programs[name]()
+    return bundle.executable(name)
 
 
 def colotune_plan_in_effect(

@@ -10,8 +10,9 @@ and NIC coalescing.
 `apply()` makes them, and reports what the kernel refused (a managed IRQ, a
 driver without a coalescing knob) as not applicable, not as failure.
 
-Standard library only. It runs in three places with the same code: inside
-the role's Ansible module (check mode and diff), as `colotune-tune` at boot,
+Standard library only. It runs in three places with the same code, shipped by
+colotune.bundle: as the role's colotune_tune action (`module_main`: check mode and
+diff), as `colotune-tune` at boot,
 and as `colotune-tune watch`, which re-applies IRQ affinity and coalescing
 whenever the trading NIC comes up again (the kernel resets an IRQ's affinity
 when the driver re-requests it).
@@ -32,10 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:
-    from colotune import cpulist
-except ImportError:  # inside an Ansible module, where module_utils carries it
-    from ansible.module_utils import colotune_cpulist as cpulist  # type: ignore[no-redef]
+from colotune import cpulist
 
 DESIRED_FILE = "/etc/colotune/tuning.json"
 # Present once colotune-tune has run since boot: a later restart (the role
@@ -538,18 +536,64 @@ def link_events(nic_index: int) -> Any:
             offset += (length + 3) & ~3
 
 
+def module_main(params_json: str, host: Host | None = None) -> int:
+    """The role's colotune_tune action, run on the host: bring the live kernel to the
+    desired state (or, in check mode, list what would change) and print the result as
+    JSON. params: desired, allow (risk classes that may change now), scope (all or nic),
+    check_mode."""
+    params = json.loads(params_json)
+    host = host or Host()
+    allow = set(params.get("allow", ("live", "disruptive")))
+    try:
+        found = changes(host, params["desired"], scope=params.get("scope", "all"))
+    except UnfitError as exc:  # before anything changed
+        print(json.dumps({"failed": True, "changed": False, "msg": f"{exc}; nothing changed"}))
+        return 0
+    if params.get("check_mode"):
+        for change in found:
+            if change.status == "pending" and change.risk not in allow:
+                change.status = "refused"
+                change.detail = f"{change.risk} change refused in market hours"
+    else:
+        apply(host, found, allow=allow)
+    would = [c for c in found if c.status in ("pending", "done")]
+    failed = [c.line() for c in found if c.status == "failed"]
+    result: dict[str, Any] = {
+        "changed": bool(would),
+        "changes": [c.line() for c in found],
+        "refused": [c.line() for c in found if c.status == "refused"],
+        "not_applicable": [c.line() for c in found if c.status == "not_applicable"],
+        "diff": {
+            "before": "".join(f"{c.control} {c.target} = {c.before}\n" for c in would),
+            "after": "".join(f"{c.control} {c.target} = {c.after}\n" for c in would),
+        },
+    }
+    if failed:
+        result.update(failed=True, msg="some settings could not be applied: " + "; ".join(failed))
+    print(json.dumps(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """colotune-tune [check|apply|watch] [--desired FILE] [--json]"""
     args = sys.argv[1:] if argv is None else argv
     mode = args[0] if args and not args[0].startswith("-") else "check"
     path = args[args.index("--desired") + 1] if "--desired" in args else DESIRED_FILE
-    host = Host()
-    desired = load_desired(path)
-    first_since_boot = not os.path.exists(STARTED_MARKER)
-    allow = {"live", "disruptive"} if mode != "watch" or first_since_boot else {"live"}
     if mode not in ("check", "apply", "watch"):
         print("usage: colotune-tune [check|apply|watch] [--desired FILE] [--json]", file=sys.stderr)
         return 2
+    host = Host()
+    try:
+        desired = load_desired(path)
+    except (OSError, ValueError) as exc:
+        print(
+            f"colotune-tune: cannot read the desired state {path} ({exc}); the tuning role "
+            "writes it; nothing changed",
+            file=sys.stderr,
+        )
+        return 2
+    first_since_boot = not os.path.exists(STARTED_MARKER)
+    allow = {"live", "disruptive"} if mode != "watch" or first_since_boot else {"live"}
     try:
         found = changes(host, desired)
     except UnfitError as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from colotune import cpulist, topology
+from colotune.bundle import stdin_command
 from colotune.facts import (
     CollectError,
     Snapshot,
@@ -23,7 +24,6 @@ from colotune.facts import (
     collector_script,
     remote,
 )
-from colotune.facts.bundle import stdin_command
 
 FACTS = Path(__file__).resolve().parents[1] / "fixtures" / "facts"
 XEON = Path(__file__).resolve().parents[1] / "fixtures" / "topology" / "xeon-gold-5122-2s.tar.gz"

@@ -380,3 +380,45 @@ def test_the_boot_loader_probe_reads_and_writes_no_grub_file(
     else:
         assert result["failed"] is True
         assert "has no update-grub in PATH" in result["msg"]
+
+
+def _module(host: Host, capsys: pytest.CaptureFixture[str], **params: Any) -> dict[str, Any]:
+    assert tune.module_main(json.dumps(params), host=host) == 0
+    answer: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return answer
+
+
+def test_the_tuning_action_in_check_mode_refuses_what_market_hours_forbid_and_writes_nothing(
+    host: Host, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answer = _module(host, capsys, desired=DESIRED, allow=["live"], check_mode=True)
+    assert answer["changed"] is True
+    assert (
+        "TUN-017 sys/kernel/mm/transparent_hugepage/enabled = madvise" in (answer["diff"]["before"])
+    )
+    assert host.read("sys/kernel/mm/transparent_hugepage/enabled") == "always [madvise] never"
+    disruptive = [c for c in tune.changes(host, DESIRED) if c.risk == "disruptive"]
+    assert len(answer["refused"]) == len(disruptive)
+    assert all("change refused in market hours" in line for line in answer["refused"])
+
+
+def test_the_tuning_action_applies_and_a_second_run_changes_nothing(
+    host: Host, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = _module(host, capsys, desired=DESIRED, allow=["live", "disruptive"])
+    assert first["changed"] is True and "failed" not in first, first
+    assert host.read("proc/sys/vm/swappiness") == "0"
+    again = tune.changes(host, DESIRED)
+    assert [c.line() for c in again if c.status == "pending"] == []
+
+
+def test_the_tuning_action_names_a_state_the_host_cannot_take_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = _cpufreq_host(tmp_path)
+    desired = {**BARE, "min_freq": 4500000, "thp": "never"}
+    answer = _module(host, capsys, desired=desired, allow=["live", "disruptive"])
+    assert answer["failed"] is True and answer["changed"] is False
+    assert "CPU 0 allows now: 1200000-3700000 kHz" in answer["msg"]
+    assert answer["msg"].endswith("; nothing changed")
+    assert host.read("sys/devices/system/cpu/cpu0/cpufreq/scaling_min_freq") == "1200000"

@@ -26,9 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from colotune.bundle import stdin_command
 from colotune.errors import ColotuneError
 from colotune.facts import remote
-from colotune.facts.bundle import collector_script, stdin_command
+from colotune.facts.remote import collector_script
 
 
 @dataclass

@@ -6,8 +6,14 @@
 - `Snapshot(raw)`: a snapshot read through the parsers, for the controls.
 """
 
-from colotune.facts.bundle import collector_command, collector_script
-from colotune.facts.remote import CollectError, collect, connection, live_topology
+from colotune.facts.remote import (
+    CollectError,
+    collect,
+    collector_command,
+    collector_script,
+    connection,
+    live_topology,
+)
 from colotune.facts.snapshot import Snapshot, SnapshotError
 
 __all__ = [

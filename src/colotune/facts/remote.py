@@ -15,10 +15,20 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
-from colotune import topology
+from colotune import bundle, topology
 from colotune.errors import ColotuneError
-from colotune.facts.bundle import collector_command
 from colotune.topology import Topology
+
+
+def collector_script() -> str:
+    """The collector as one python3 program (colotune.bundle): run by
+    `bundle.stdin_command(options)` with the program on stdin, it prints the snapshot."""
+    return bundle.program("collector")
+
+
+def collector_command(args: list[str] | None = None, *, python: str = "python3") -> str:
+    """One shell command that runs the collector with `args` (the program inline)."""
+    return bundle.inline_command("collector", args, python=python)
 
 
 class CollectError(ColotuneError):

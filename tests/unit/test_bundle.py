@@ -1,0 +1,124 @@
+"""colotune.bundle: every host program runs with python3 alone (no colotune installed)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from colotune import bundle
+
+PYTHON = shutil.which("python3") or sys.executable
+DESIRED: dict[str, Any] = {  # a desired state with nothing this machine cannot be asked
+    "nic": None,
+    "irq_cpus": "0",
+    "housekeeping_cpus": "0",
+    "governor": None,
+    "epp": None,
+    "turbo": None,
+    "thp": "never",
+    "ksm_off": False,
+    "swap_off": False,
+    "sysctls": {"vm.swappiness": {"value": "0", "control": "TUN-019", "at_least": False}},
+    "coalescing": {},
+    "hugepages_runtime": {},
+}
+
+
+def _run(program: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # cwd is an empty directory and PYTHONPATH is cleared: the program must bring everything.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run(
+        ["sh", "-c", bundle.stdin_command(list(args), python=PYTHON)],
+        input=program,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_topology_program_prints_this_machines_topology(tmp_path: Path) -> None:
+    done = _run(bundle.program("topology"), tmp_path)
+    assert done.returncode == 0, done.stderr
+    files = json.loads(done.stdout)["files"]
+    online = Path("/sys/devices/system/cpu/online").read_text().strip()
+    assert files["sys/devices/system/cpu/online"].strip() == online
+
+
+def test_the_tuning_action_program_lists_changes_in_check_mode(tmp_path: Path) -> None:
+    swappiness = Path("/proc/sys/vm/swappiness").read_text().strip()
+    params = {"desired": DESIRED, "allow": ["live"], "scope": "all", "check_mode": True}
+    done = _run(bundle.tune_module_program(params), tmp_path)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert set(answer) >= {"changed", "changes", "refused", "not_applicable", "diff"}
+    wanted = [line for line in answer["changes"] if "proc/sys/vm/swappiness" in line]
+    assert bool(wanted) == (swappiness != "0"), answer["changes"]
+    assert Path("/proc/sys/vm/swappiness").read_text().strip() == swappiness  # check mode
+
+
+def test_colotune_tune_is_one_file_that_runs_by_itself(tmp_path: Path) -> None:
+    path = tmp_path / "colotune-tune"
+    path.write_text(bundle.executable("tune"))
+    path.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [PYTHON, str(path), "bogus"], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 2
+    assert "usage: colotune-tune" in done.stderr
+    missing = tmp_path / "absent.json"
+    done = subprocess.run(
+        [PYTHON, str(path), "check", "--desired", str(missing)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"cannot read the desired state {missing}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_unknown_program_is_named_with_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match=r"no colotune program 'tuned' \(valid: topology, "):
+        bundle.program("tuned")
+
+
+@pytest.mark.parametrize("name", sorted(bundle.PROGRAMS))
+def test_host_programs_import_nothing_but_the_standard_library_and_each_other(
+    name: str,
+) -> None:
+    modules, _ = bundle.PROGRAMS[name]
+    for module in modules:
+        tree = ast.parse(bundle._source(module))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for imported in names:
+                top = imported.split(".")[0]
+                if top == "colotune":
+                    shipped = imported in modules or any(
+                        f"{imported}.{alias.name}" in modules
+                        for alias in getattr(node, "names", [])
+                    )
+                    assert shipped, f"{module} imports {imported}, which {name} does not carry"
+                else:
+                    assert top in sys.stdlib_module_names or top == "__future__", (
+                        f"{module} (run on hosts by the {name} program) imports {imported}, "
+                        "which is not in the standard library"
+                    )

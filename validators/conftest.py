@@ -5,11 +5,13 @@ command line.
         --waivers=validators/waivers/lab.yml --junitxml=validators.xml
 
 One snapshot per host (the collector, run once through testinfra's host.run),
-one test per control (`@pytest.mark.control("TUN-001")`, enforced), expected
-values from the inventory through the profile and the plan. Waivers come from
-validators/waivers/<env>.yml; an expired waiver stops applying. Markers
-`hardware`, `reboot` and `slow` say what a test needs, with a reason; skip
-them with `--skip-marker=hardware,slow`.
+one test per control of the registry (test_controls.py makes them from
+colotune.checks, each marked `@pytest.mark.control("TUN-001")`; a test without
+exactly one known control ID is refused), expected values from the inventory
+through the profile and the plan. Waivers come from validators/waivers/<env>.yml;
+an expired waiver stops applying. Markers `hardware`, `reboot` and `slow` say
+what a test needs, with a reason (a control's `needs`); skip them with
+`--skip-marker=hardware,slow`.
 """
 
 from __future__ import annotations

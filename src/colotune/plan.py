@@ -51,6 +51,16 @@ class PlanNic(BaseModel):
     driver: str | None = None
 
 
+class PlanPtp(BaseModel):
+    """Where ptp4l runs: the interface (ptp_interface, else the trading NIC) and the PTP
+    hardware clock the topology shows for it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    interface: str
+    phc_index: int | None  # /dev/ptpN behind the interface; None: none, or not a NIC we see
+
+
 class Plan(BaseModel):
     """The placement of one host. CPU sets are kernel cpulist strings."""
 
@@ -68,6 +78,7 @@ class Plan(BaseModel):
     kernel_args: list[str]
     threads: dict[str, int]  # latency-critical thread -> isolated CPU
     explanations: list[str]
+    ptp: PlanPtp | None = None  # None: ptp_enabled is false (or no interface is known)
 
     def cpus(self, field: str) -> frozenset[int]:
         """A cpulist field as a set: plan.cpus("isolated_cpus")."""
@@ -522,11 +533,25 @@ def make_plan(topology: Topology, profile: HostProfile, *, host: str | None = No
         kernel_args=args,
         threads=threads,
         explanations=planner.why,
+        ptp=plan_ptp(topology, profile),
     )
     problems = check_plan(plan, topology)
     if problems:  # a bug in the planner, not in the input: say so plainly
         raise ColotuneError("internal error, the plan fails its own checks: " + "; ".join(problems))
     return plan
+
+
+def plan_ptp(topology: Topology, prof: HostProfile) -> PlanPtp | None:
+    """The PTP part of the plan: the interface the ptp role configures and the PTP
+    controls judge (HostProfile.ptp_nic), and its clock."""
+    interface = prof.ptp_nic
+    if not prof.ptp_enabled or interface is None:
+        return None
+    seen = topology.nics.get(interface)
+    return PlanPtp(
+        interface=interface,
+        phc_index=seen.phc_index if seen is not None else None,
+    )
 
 
 def check_plan(plan: Plan, topology: Topology) -> list[str]:

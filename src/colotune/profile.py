@@ -249,6 +249,13 @@ class PtpProfile(BaseModel):
     )
     ptp_logging_level: int = Field(6, ge=0, le=7, description="ptp4l/phc2sys logging level.")
 
+    @property
+    def max_offset_ns(self) -> int:
+        """The largest offset from the master the PTP controls and the probe accept."""
+        if self.ptp_max_offset_ns is not None:
+            return self.ptp_max_offset_ns
+        return 100 if self.ptp_timestamping == "hardware" else 10_000
+
 
 class OnloadProfile(BaseModel):
     """Inputs of roles/onload: OpenOnload from a package the user supplies."""
@@ -526,10 +533,10 @@ class HostProfile(TuningProfile, PtpProfile, OnloadProfile, TraderProfile, SiteP
         return self
 
     @property
-    def max_offset_ns(self) -> int:
-        if self.ptp_max_offset_ns is not None:
-            return self.ptp_max_offset_ns
-        return 100 if self.ptp_timestamping == "hardware" else 10_000
+    def ptp_nic(self) -> str | None:
+        """The interface ptp4l runs on: ptp_interface, else the trading NIC (tuning_nic).
+        The plan carries it (Plan.ptp); the audit reads it before a plan exists."""
+        return self.ptp_interface or self.tuning_nic
 
 
 # The per-role models, by role name: what the role specs are checked against.

@@ -10,11 +10,12 @@ fixtures (tests/fixtures/facts/) where a control reads them.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from colotune import cpulist, topology
+from colotune import checks, cpulist, topology
 from colotune.plan import Plan, make_plan
 from colotune.profile import HostProfile
 
@@ -123,8 +124,9 @@ def tuned(p: Plan | None = None) -> dict[str, Any]:
             files[f"{base}/cpuidle/state{state}/latency"] = f"{latency}\n"
             files[f"{base}/cpuidle/state{state}/disable"] = disabled + "\n"
     for node, sizes in p.hugepages.items():
-        rel = f"sys/devices/system/node/node{node}/hugepages/hugepages-1048576kB/nr_hugepages"
-        files[rel] = f"{sizes['1G']}\n"
+        pool = f"sys/devices/system/node/node{node}/hugepages/hugepages-1048576kB"
+        files[f"{pool}/nr_hugepages"] = f"{sizes['1G']}\n"
+        files[f"{pool}/free_hugepages"] = f"{sizes['1G']}\n"  # the engine has not started
     nic = topo.nics[NIC]
     header = "           " + "".join(f"CPU{c:<8}" for c in sorted(online)) + "\n"
     rows = [" LOC:" + "".join(f"{1000:>11}" for _ in online) + "   Local timer interrupts\n"]
@@ -231,3 +233,35 @@ def tuned(p: Plan | None = None) -> dict[str, Any]:
         },
         "interrupt_window": None,
     }
+
+
+def units(show: str) -> Callable[[dict[str, Any]], None]:
+    """A change to a snapshot: `systemctl show` of the units the collector asks about
+    printed show."""
+
+    def change(raw: dict[str, Any]) -> None:
+        raw["systemd"]["show"] = {"rc": 0, "out": show, "err": ""}
+
+    return change
+
+
+# One control case: the control, a change to the tuned host's snapshot, the profile's
+# overrides, the status expected, and a text the result's explanation must contain.
+Case = tuple[str, Callable[[dict[str, Any]], None], dict[str, Any], str, str]
+
+
+def case_ids(cases: list[Case]) -> list[str]:
+    """The test ids of cases: control, status and position."""
+    return [f"{c[0]}-{c[3]}-{i}" for i, c in enumerate(cases)]
+
+
+def check_case(case: Case, p: Plan) -> checks.Result:
+    """The case's control on the tuned host of plan p after the case's change: asserts the
+    status and the text, and returns the result."""
+    control, change, overrides, status, text = case
+    raw = tuned(p)
+    change(raw)
+    result = checks.run(control, p, raw, profile(**overrides))
+    assert result.status == status, result.explain()
+    assert text in result.explain(), result.explain()
+    return result

@@ -54,13 +54,6 @@ def _phc2sys_log(text: str | None) -> Callable[[Raw], None]:
     return change
 
 
-def _units(show: str) -> Callable[[Raw], None]:
-    def change(raw: Raw) -> None:
-        raw["systemd"]["show"] = {"rc": 0, "out": show, "err": ""}
-
-    return change
-
-
 def _nothing(raw: Raw) -> None:
     return None
 
@@ -135,7 +128,7 @@ CASES: list[tuple[str, Callable[[Raw], None], dict[str, Any], str, str]] = [
     ("PTP-007", _with("chronyd"), OFF, "not_applicable", "ptp_enabled is false"),
     (
         "PTP-007",
-        _units("Id=chrony.service\nActiveState=inactive\nUnitFileState=enabled\n"),
+        fb.units("Id=chrony.service\nActiveState=inactive\nUnitFileState=enabled\n"),
         {},
         "fail",
         "chrony.service starts again at the next boot",
@@ -144,14 +137,14 @@ CASES: list[tuple[str, Callable[[Raw], None], dict[str, Any], str, str]] = [
     ("PTP-007", _with("timemaster"), {}, "fail", "timemaster (PID 600)"),
     (
         "PTP-007",
-        _units("Id=timemaster.service\nActiveState=inactive\nUnitFileState=enabled\n"),
+        fb.units("Id=timemaster.service\nActiveState=inactive\nUnitFileState=enabled\n"),
         {},
         "fail",
         "timemaster.service starts again at the next boot",
     ),
     (
         "PTP-007",
-        _units("Id=chrony.service\nActiveState=inactive\nUnitFileState=masked\n"),
+        fb.units("Id=chrony.service\nActiveState=inactive\nUnitFileState=masked\n"),
         {},
         "pass",
         "only discipline",
@@ -159,24 +152,9 @@ CASES: list[tuple[str, Callable[[Raw], None], dict[str, Any], str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("control", "change", "overrides", "status", "text"),
-    CASES,
-    ids=[f"{c[0]}-{c[3]}-{i}" for i, c in enumerate(CASES)],
-)
-def test_control(
-    control: str,
-    change: Callable[[Raw], None],
-    overrides: dict[str, Any],
-    status: str,
-    text: str,
-) -> None:
-    plan = fb.plan()
-    raw = fb.tuned(plan)
-    change(raw)
-    result = checks.run(control, plan, raw, fb.profile(**overrides))
-    assert result.status == status, result.explain()
-    assert text in result.explain(), result.explain()
+@pytest.mark.parametrize("case", CASES, ids=fb.case_ids(CASES))
+def test_control(case: fb.Case) -> None:
+    fb.check_case(case, fb.plan())
 
 
 def test_every_ptp_control_has_pass_fail_and_not_applicable_cases() -> None:

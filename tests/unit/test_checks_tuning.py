@@ -75,13 +75,6 @@ def _irqbalance(environ: list[str] | None) -> Callable[[Raw], None]:
     return change
 
 
-def _units(show: str) -> Callable[[Raw], None]:
-    def change(raw: Raw) -> None:
-        raw["systemd"]["show"] = {"rc": 0, "out": show, "err": ""}
-
-    return change
-
-
 def _stray_task(raw: Raw) -> None:
     raw["tasks"]["list"].append(
         {
@@ -257,7 +250,7 @@ CASES: list[tuple[str, Callable[[Raw], None], dict[str, Any], str, str]] = [
     ("TUN-014", _irqbalance([]), {}, "fail", "Stop and mask"),
     (
         "TUN-014",
-        _units("Id=irqbalance.service\nActiveState=inactive\nUnitFileState=enabled\n"),
+        fb.units("Id=irqbalance.service\nActiveState=inactive\nUnitFileState=enabled\n"),
         {},
         "fail",
         "next boot",
@@ -424,24 +417,10 @@ CASES: list[tuple[str, Callable[[Raw], None], dict[str, Any], str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("control", "change", "overrides", "status", "text"),
-    CASES,
-    ids=[f"{c[0]}-{c[3]}-{i}" for i, c in enumerate(CASES)],
-)
-def test_control(
-    control: str,
-    change: Callable[[Raw], None],
-    overrides: dict[str, Any],
-    status: str,
-    text: str,
-) -> None:
-    plan = fb.plan(**overrides)
-    raw = fb.tuned(plan)
-    change(raw)
-    result = checks.run(control, plan, raw, fb.profile(**overrides))
-    assert result.status == status, result.explain()
-    assert text in result.explain(), result.explain()
+@pytest.mark.parametrize("case", CASES, ids=fb.case_ids(CASES))
+def test_control(case: fb.Case) -> None:
+    overrides = case[2]
+    result = fb.check_case(case, fb.plan(**overrides))
     assert result.expected and result.actual and result.message
 
 

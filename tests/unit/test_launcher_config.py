@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,6 @@ import pytest
 from colotune.launcher import config as lc
 from colotune.launcher.run import engine_command, parse_args
 from colotune.plan import Plan, PlanNic
-
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def model_plan(**changes: Any) -> dict[str, Any]:
@@ -140,7 +137,9 @@ def test_options_after_double_dash_go_to_the_engine() -> None:
     assert args.force and args.engine_args == ["--exit-on-end", "--port", "9"]
 
 
-def test_the_launcher_imports_nothing_outside_the_standard_library() -> None:
+def test_the_launcher_imports_nothing_outside_the_standard_library(
+    isolated_python: Callable[[str], str],
+) -> None:
     """Pinning must work in a venv without pydantic; only preflight's controls need it."""
     code = (
         "import sys\n"
@@ -151,11 +150,4 @@ def test_the_launcher_imports_nothing_outside_the_standard_library() -> None:
         "('pydantic', 'yaml', 'ansible', 'psutil') and sys.modules[m] is not None)\n"
         "print(bad)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-I", "-c", code],
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(SRC)},
-        check=True,
-    )
-    assert json.loads(done.stdout.replace("'", '"')) == []
+    assert json.loads(isolated_python(code).replace("'", '"')) == []

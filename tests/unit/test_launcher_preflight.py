@@ -8,8 +8,7 @@ verdicts below are what this kernel really shows.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,6 @@ import pytest
 
 from colotune.launcher import config as lc
 from colotune.launcher import preflight
-
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +118,9 @@ def test_sched_fifo_needs_rt_throttling_off(snapshot: dict[str, Any]) -> None:
     assert "sched_priority" in plain.message
 
 
-def test_without_pydantic_preflight_fails_and_says_why() -> None:
+def test_without_pydantic_preflight_fails_and_says_why(
+    isolated_python: Callable[[str], str],
+) -> None:
     code = (
         "import sys, json\n"
         "sys.modules['pydantic'] = None\n"
@@ -132,12 +131,6 @@ def test_without_pydantic_preflight_fails_and_says_why() -> None:
         "c = config.parse_config({'engine': '/x', 'threads': []})\n"
         "print(json.dumps([f.to_dict() for f in preflight.run(p, c)]))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-I", "-c", code],
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(SRC)},
-        check=True,
-    )
-    assert '"control": "LCH-000", "status": "fail"' in done.stdout
-    assert "pydantic" in done.stdout
+    out = isolated_python(code)
+    assert '"control": "LCH-000", "status": "fail"' in out
+    assert "pydantic" in out

@@ -66,6 +66,7 @@ def test_xeon_interleaved_nic_on_node_1(topology_fixture: Fixture) -> None:
             *C1,
         ],
         "threads": {"t2t-hot": 3},
+        "ptp": {"interface": "ens1f0np0", "phc_index": 2},
         "explanations": plan.explanations,
     }
     assert plan.explanations[0] == "trading node 1: the node of NIC ens1f0np0"
@@ -209,12 +210,8 @@ def test_refused_with_host_variable_value_and_what_is_valid(
     assert "host ny4-t1:" in str(caught.value)
 
 
-def test_offline_cpu_pinned(topology_fixture: Fixture, tmp_path: Path) -> None:
-    import tarfile
-
-    root = tmp_path / "t"
-    with tarfile.open(topology_fixture("xeon-gold-5122-2s")) as tar:
-        tar.extractall(root, filter="data")
+def test_offline_cpu_pinned(topology_tree: Fixture) -> None:
+    root = topology_tree("xeon-gold-5122-2s")
     (root / "sys/devices/system/cpu/online").write_text("0-4,6-15\n")
     topo = topology.load(root)
     prof = profile.build({"tuning_nic": "ens1f0np0", "tuning_isolated_cpus": "5,13"})
@@ -226,12 +223,8 @@ def test_offline_cpu_pinned(topology_fixture: Fixture, tmp_path: Path) -> None:
     assert check_plan(plan, topo) == []
 
 
-def test_nic_without_node_on_a_two_node_host(topology_fixture: Fixture, tmp_path: Path) -> None:
-    import tarfile
-
-    root = tmp_path / "t"
-    with tarfile.open(topology_fixture("xeon-gold-5122-2s")) as tar:
-        tar.extractall(root, filter="data")
+def test_nic_without_node_on_a_two_node_host(topology_tree: Fixture) -> None:
+    root = topology_tree("xeon-gold-5122-2s")
     (root / "sys/devices/pci0000:d7/0000:d8:00.0/numa_node").write_text("-1\n")
     topo = topology.load(root)
     with pytest.raises(PlanError, match="reports no NUMA node .-1. on a host with nodes"):
@@ -244,6 +237,19 @@ def test_plan_json_round_trip(topology_fixture: Fixture) -> None:
     plan = plan_for(topology_fixture, "xeon-gold-5122-2s", tuning_nic="ens1f0np0")
     again = Plan.model_validate_json(plan.model_dump_json())
     assert again == plan
+
+
+def test_the_plan_names_the_ptp_interface_once_for_the_role_and_the_audit(
+    topology_fixture: Fixture,
+) -> None:
+    # ptp_interface wins over the trading NIC; its clock is the one the topology shows
+    plan = plan_for(topology_fixture, "lab-2s4c2t", tuning_nic="ens1", ptp_interface="enp0s3")
+    assert plan.ptp is not None and plan.ptp.model_dump() == {
+        "interface": "enp0s3",
+        "phc_index": None,  # virtio-net: no PTP hardware clock
+    }
+    off = plan_for(topology_fixture, "lab-2s4c2t", tuning_nic="ens1", ptp_enabled=False)
+    assert off.ptp is None
 
 
 def test_check_plan_catches_a_hand_edited_plan(topology_fixture: Fixture) -> None:
@@ -278,6 +284,7 @@ def test_lab_2s4c2t_nic_behind_a_numa_node_1_bridge(topology_fixture: Fixture) -
             *C1,
         ],
         "threads": {"t2t-hot": 10},
+        "ptp": {"interface": "ens1", "phc_index": 0},
     }
 
 

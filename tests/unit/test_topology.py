@@ -86,12 +86,10 @@ def test_memory_tree_follows_relative_links() -> None:
     assert tree.readlink("sys/class/net/eth1/device") == "../../../0000:00:01.0"
 
 
-def test_offline_cpu_is_known_but_not_online(tmp_path: Path, topology_fixture: Fixture) -> None:
+def test_offline_cpu_is_known_but_not_online(topology_tree: Fixture) -> None:
     # Take a recorded tree and mark CPU 5 offline as the kernel shows it: absent
     # from `online`, its topology directory gone.
-    root = tmp_path / "tree"
-    with tarfile.open(topology_fixture("xeon-gold-5122-2s")) as tar:
-        tar.extractall(root, filter="data")
+    root = topology_tree("xeon-gold-5122-2s")
     (root / "sys/devices/system/cpu/online").write_text("0-4,6-15\n")
     for name in os.listdir(root / "sys/devices/system/cpu/cpu5/topology"):
         os.remove(root / "sys/devices/system/cpu/cpu5/topology" / name)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import facts_builder as fb
+import pytest
 
 from colotune import checks, profile, topology, tuning
 from colotune.facts import collector
@@ -41,6 +42,18 @@ def test_desired_state_from_plan(topology_fixture: Callable[[str], Path]) -> Non
     for name, wanted in tuning.sysctls(prof).items():
         assert wanted.control in controls, name
         assert name.replace(".", "/") in collector.SYSCTLS, name
+
+
+def test_sysctl_controls_judge_this_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A sysctl control expects what tuning.SYSCTLS says, and its fix names only what is wrong.
+    plan = fb.plan()
+    raw = fb.tuned(plan)
+    monkeypatch.setitem(tuning.SYSCTLS, "kernel.nmi_watchdog", tuning.Sysctl("1", "TUN-020"))
+    result = checks.run("TUN-020", plan, raw, fb.profile())
+    assert result.status == "fail"
+    assert result.expected == "kernel.nmi_watchdog=1, kernel.watchdog=0"
+    assert result.actual == "kernel.nmi_watchdog=0"
+    assert result.message == "Set kernel.nmi_watchdog=1 (tuning role, tag tuning_sysctl)."
 
 
 def test_guard_in_and_out_of_market_hours() -> None:

@@ -26,7 +26,7 @@ class AuditRun:
 def nic_args(profile: HostProfile) -> list[str]:
     """Collector options a host's profile implies: ethtool only on the NICs it names
     (trading NIC, PTP interface), pmc in its PTP domain."""
-    nics = sorted({n for n in (profile.tuning_nic, profile.ptp_interface) if n})
+    nics = sorted({n for n in (profile.tuning_nic, profile.ptp_nic) if n})
     args = ["--nics", ",".join(nics)] if nics else []
     if profile.ptp_domain:
         args += ["--pmc-domain", str(profile.ptp_domain)]

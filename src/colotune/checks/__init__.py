@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from colotune.checks import ptp, tuning  # noqa: F401  (registers the controls)
+from colotune.checks import launch, ptp, tuning  # noqa: F401  (registers the controls)
 from colotune.checks.base import REGISTRY, Context, Control, Result, default_profile
 from colotune.errors import ColotuneError
 from colotune.facts.snapshot import Snapshot

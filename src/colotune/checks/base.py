@@ -15,6 +15,10 @@ from colotune.profile import HostProfile
 Status = Literal["pass", "fail", "not_applicable"]
 Risk = Literal["live", "disruptive", "reboot"]
 Severity = Literal["error", "warning"]
+# What judging a control needs beyond a snapshot, and why: a real NIC or PHC (hardware), a
+# reboot after the fix (reboot), or a measurement window (slow). The validators mark and skip
+# on it (`--skip-marker`).
+Need = tuple[Literal["hardware", "reboot", "slow"], str]
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class Control:
     role_tag: str  # the Ansible role tag that fixes it
     function: CheckFunction = field(repr=False)
     severity: Severity = "error"  # warning: drift here is a warning (audit exit 1), not a no-go
+    needs: Need | None = None  # (hardware, reboot or slow, the reason), for the validators
 
     def check(
         self, plan: Plan, snapshot: Snapshot | dict[str, Any], profile: HostProfile | None = None
@@ -128,6 +133,7 @@ def control(
     risk: Risk,
     role_tag: str,
     severity: Severity = "error",
+    needs: Need | None = None,
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check function as a control."""
 
@@ -142,6 +148,7 @@ def control(
             role_tag=role_tag,
             function=function,
             severity=severity,
+            needs=needs,
         )
         return function
 

@@ -8,30 +8,81 @@ even while ptp4l still reports its last offset.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from colotune.checks.base import Context, Status, control, not_applicable
+from colotune.checks.base import Context, Need, Status, control, not_applicable
 from colotune.facts.collector import TIME_DAEMONS, TIME_UNITS
+from colotune.profile import HostProfile
 from colotune.ptp import pmc, window
 
 Outcome = tuple[Status, str, str, str]
+Check = Callable[[Context], Outcome]
 FIX = "ptp role, tag ptp"
-# Which control reports which finding of colotune.ptp.window.judge.
-FINDINGS = {
-    "PTP-003": ("faulty", "port-state", "left-slave"),
-    "PTP-004": ("no-grandmaster", "sync-stale"),
-    "PTP-005": ("no-offsets", "offset-p99", "offset-max"),
-}
 
 
-def _disabled(ctx: Context) -> Outcome | None:
-    if not ctx.profile.ptp_enabled:
-        return not_applicable("ptp_enabled is false for this host")
-    return None
+def ptp_control(
+    id: str, title: str, *, guards: str, needs: Need | None = None
+) -> Callable[[Check], Check]:
+    """Register a control of roles/ptp: a live fix (tag ptp), not applicable without PTP."""
+
+    def register(function: Check) -> Check:
+        def check(ctx: Context) -> Outcome:
+            if not ctx.profile.ptp_enabled:
+                return not_applicable("ptp_enabled is false for this host")
+            return function(ctx)
+
+        control(id, title, guards=guards, risk="live", role_tag="ptp", needs=needs)(check)
+        return function
+
+    return register
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """A control that a linuxptp daemon is running."""
+
+    id: str
+    title: str
+    guards: str
+    comm: str  # the process name
+    software: str = ""  # why it does not apply with software timestamping ("": it does)
+    needs: Need | None = None
+
+
+DAEMONS = (
+    Daemon("PTP-001", "ptp4l running", "the host clock drifting without PTP", "ptp4l"),
+    Daemon(
+        "PTP-002",
+        "phc2sys running",
+        "the system clock drifting from the NIC's PTP clock",
+        "phc2sys",
+        software="software timestamping: ptp4l disciplines CLOCK_REALTIME itself",
+        needs=("hardware", "phc2sys needs a NIC with a PTP hardware clock"),
+    ),
+)
+
+
+def _running(daemon: Daemon, ctx: Context) -> Outcome:
+    """The check of a DAEMONS row: its process is running."""
+    if daemon.software and ctx.profile.ptp_timestamping == "software":
+        return not_applicable(daemon.software)
+    found = ctx.snap.running(daemon.comm)
+    if found:
+        return ("pass", "running", f"PID {found[0]['pid']}", f"{daemon.comm} is running.")
+    return ("fail", "running", "not running", f"Start {daemon.comm} ({FIX}).")
+
+
+for daemon in DAEMONS:
+    ptp_control(daemon.id, daemon.title, guards=daemon.guards, needs=daemon.needs)(
+        partial(_running, daemon)
+    )
 
 
 def _interface(ctx: Context) -> str | None:
-    return ctx.profile.ptp_interface or ctx.plan.nic.name
+    return ctx.plan.ptp.interface if ctx.plan.ptp is not None else None
 
 
 def _window(ctx: Context) -> tuple[window.Summary | None, list[window.Finding], Outcome | None]:
@@ -87,156 +138,111 @@ def _window(ctx: Context) -> tuple[window.Summary | None, list[window.Finding], 
     return summary, findings, None
 
 
-def _mine(control_id: str, findings: list[window.Finding]) -> list[window.Finding]:
-    return [f for f in findings if f.code in FINDINGS[control_id]]
-
-
-@control(
-    "PTP-001",
-    "ptp4l running",
-    guards="the host clock drifting without PTP",
-    risk="live",
-    role_tag="ptp",
-)
-def ptp4l_running(ctx: Context) -> Outcome:
-    off = _disabled(ctx)
-    if off:
-        return off
-    found = ctx.snap.running("ptp4l")
-    if found:
-        return ("pass", "running", f"PID {found[0]['pid']}", "ptp4l is running.")
-    return ("fail", "running", "not running", f"Start ptp4l ({FIX}).")
-
-
-@control(
-    "PTP-002",
-    "phc2sys running",
-    guards="the system clock drifting from the NIC's PTP clock",
-    risk="live",
-    role_tag="ptp",
-)
-def phc2sys_running(ctx: Context) -> Outcome:
-    off = _disabled(ctx)
-    if off:
-        return off
-    if ctx.profile.ptp_timestamping == "software":
-        return not_applicable("software timestamping: ptp4l disciplines CLOCK_REALTIME itself")
-    found = ctx.snap.running("phc2sys")
-    if found:
-        return ("pass", "running", f"PID {found[0]['pid']}", "phc2sys is running.")
-    return ("fail", "running", "not running", f"Start phc2sys ({FIX}).")
-
-
-@control(
-    "PTP-003",
-    "PTP port state SLAVE (MASTER on a grandmaster), never FAULTY",
-    guards="a port that lost its master or faulted on tx timestamps",
-    risk="live",
-    role_tag="ptp",
-)
-def port_state(ctx: Context) -> Outcome:
-    off = _disabled(ctx)
-    if off:
-        return off
-    summary, findings, problem = _window(ctx)
-    if problem:
-        return problem
-    assert summary is not None
-    wanted = "MASTER" if ctx.profile.ptp_role == "grandmaster" else "SLAVE"
+def _port_states(summary: window.Summary, profile: HostProfile) -> tuple[str, str]:
+    wanted = "MASTER" if profile.ptp_role == "grandmaster" else "SLAVE"
     seen = [summary.first_state, *(c.after for c in summary.changes)]
-    actual = " -> ".join(str(s) for s in seen)
-    mine = _mine("PTP-003", findings)
-    if not mine:
-        return ("pass", wanted, actual, f"The port is {wanted}.")
-    message = "; ".join(f.message for f in mine)
-    if any(f.code == "faulty" for f in mine):
-        message += "; raise ptp_tx_timestamp_timeout_ms if it timed out on tx timestamps"
-    return ("fail", wanted, actual, f"{message[0].upper()}{message[1:]} ({FIX}).")
+    return wanted, " -> ".join(str(s) for s in seen)
 
 
-@control(
-    "PTP-004",
-    "Grandmaster present and Sync arriving",
-    guards="holdover without a time source",
-    risk="live",
-    role_tag="ptp",
-)
-def grandmaster_present(ctx: Context) -> Outcome:
-    off = _disabled(ctx)
-    if off:
-        return off
-    if ctx.profile.ptp_role == "grandmaster":
-        return not_applicable("this host is the grandmaster")
-    summary, findings, problem = _window(ctx)
-    if problem:
-        return problem
-    assert summary is not None
-    expected = "gmPresent true, fresh Sync"
+def _grandmaster(summary: window.Summary, profile: HostProfile) -> tuple[str, str]:
     actual = f"gmPresent {str(summary.gm_present).lower()}"
     if summary.gm_identity:
         actual += f" ({summary.gm_identity})"
     if summary.sync_age_s is not None:
         actual += f", last Sync {summary.sync_age_s:g} s before the window's end"
-    mine = _mine("PTP-004", findings)
-    if not mine:
-        return ("pass", expected, actual, "A grandmaster is present.")
-    message = "; ".join(f.message for f in mine)
-    return (
-        "fail",
-        expected,
-        actual,
-        f"{message[0].upper()}{message[1:]}; check the PTP network and the grandmaster.",
-    )
+    return "gmPresent true, fresh Sync", actual
 
 
-@control(
-    "PTP-005",
-    "Offset from master within ptp_max_offset_ns (P99 and max over the window)",
-    guards="order and market-data timestamps off true time",
-    risk="live",
-    role_tag="ptp",
-)
-def offset_window(ctx: Context) -> Outcome:
-    off = _disabled(ctx)
-    if off:
-        return off
-    if ctx.profile.ptp_role == "grandmaster":
-        return not_applicable("this host is the grandmaster (offset 0 by definition)")
-    summary, findings, problem = _window(ctx)
-    if problem:
-        return problem
-    assert summary is not None
-    limit = ctx.profile.max_offset_ns
-    expected = f"P99 and max <= {limit} ns"
+def _offsets(summary: window.Summary, profile: HostProfile) -> tuple[str, str]:
     dist = summary.offset_abs_ns
     actual = (
         f"P99 {dist.p99:.0f} ns, max {dist.max:.0f} ns over {dist.count} samples"
         if dist
         else "no fresh offset"
     )
-    mine = _mine("PTP-005", findings)
+    return f"P99 and max <= {profile.max_offset_ns} ns", actual
+
+
+@dataclass(frozen=True)
+class WindowControl:
+    """A control that reports some findings of colotune.ptp.window.judge on the host's window."""
+
+    id: str
+    title: str
+    guards: str
+    findings: tuple[str, ...]  # the codes of the findings it reports
+    shows: Callable[[window.Summary, HostProfile], tuple[str, str]]  # expected, actual
+    passed: str  # the message when none of its findings is there
+    advice: str  # what follows the findings in the message of a failure
+    hints: tuple[tuple[str, str], ...] = ()  # (finding code, advice added when it is there)
+    grandmaster: str = ""  # why it does not apply on a grandmaster ("": it does)
+    needs: Need | None = None
+
+
+WINDOW_CONTROLS = (
+    WindowControl(
+        "PTP-003",
+        "PTP port state SLAVE (MASTER on a grandmaster), never FAULTY",
+        "a port that lost its master or faulted on tx timestamps",
+        findings=("faulty", "port-state", "left-slave"),
+        shows=_port_states,
+        passed="The port is {expected}.",
+        advice=f" ({FIX}).",
+        hints=(("faulty", "raise ptp_tx_timestamp_timeout_ms if it timed out on tx timestamps"),),
+    ),
+    WindowControl(
+        "PTP-004",
+        "Grandmaster present and Sync arriving",
+        "holdover without a time source",
+        findings=("no-grandmaster", "sync-stale"),
+        shows=_grandmaster,
+        passed="A grandmaster is present.",
+        advice="; check the PTP network and the grandmaster.",
+        grandmaster="this host is the grandmaster",
+    ),
+    WindowControl(
+        "PTP-005",
+        "Offset from master within ptp_max_offset_ns (P99 and max over the window)",
+        "order and market-data timestamps off true time",
+        findings=("no-offsets", "offset-p99", "offset-max"),
+        shows=_offsets,
+        passed="The clock is within its offset window.",
+        advice=f"; check the PTP path and servo ({FIX}).",
+        grandmaster="this host is the grandmaster (offset 0 by definition)",
+        needs=("slow", "judges offsets over --ptp-window seconds"),
+    ),
+)
+
+
+def _judged(row: WindowControl, ctx: Context) -> Outcome:
+    """The check of a WINDOW_CONTROLS row: none of its findings on the host's window."""
+    if row.grandmaster and ctx.profile.ptp_role == "grandmaster":
+        return not_applicable(row.grandmaster)
+    summary, findings, problem = _window(ctx)
+    if problem:
+        return problem
+    assert summary is not None
+    expected, actual = row.shows(summary, ctx.profile)
+    mine = [f for f in findings if f.code in row.findings]
     if not mine:
-        return ("pass", expected, actual, "The clock is within its offset window.")
-    message = "; ".join(f.message for f in mine)
-    return (
-        "fail",
-        expected,
-        actual,
-        f"{message[0].upper()}{message[1:]}; check the PTP path and servo ({FIX}).",
-    )
+        return ("pass", expected, actual, row.passed.format(expected=expected))
+    said = [f.message for f in mine]
+    said += [hint for code, hint in row.hints if any(f.code == code for f in mine)]
+    message = "; ".join(said)
+    return ("fail", expected, actual, f"{message[0].upper()}{message[1:]}{row.advice}")
 
 
-@control(
+for row in WINDOW_CONTROLS:
+    ptp_control(row.id, row.title, guards=row.guards, needs=row.needs)(partial(_judged, row))
+
+
+@ptp_control(
     "PTP-006",
     "phc2sys offset within ptp_max_offset_ns",
     guards="the system clock off the NIC clock that PTP disciplines",
-    risk="live",
-    role_tag="ptp",
+    needs=("hardware", "phc2sys offsets need a NIC with a PTP hardware clock"),
 )
 def phc2sys_offset(ctx: Context) -> Outcome:
-    off = _disabled(ctx)
-    if off:
-        return off
     if ctx.profile.ptp_timestamping == "software":
         return not_applicable("software timestamping: no phc2sys")
     offsets = ctx.snap.phc2sys_offsets()
@@ -263,17 +269,12 @@ def phc2sys_offset(ctx: Context) -> Outcome:
     )
 
 
-@control(
+@ptp_control(
     "PTP-007",
     "No competing time daemon",
     guards="NTP/chrony fighting ptp4l/phc2sys over the system clock",
-    risk="live",
-    role_tag="ptp",
 )
 def no_competing_daemon(ctx: Context) -> Outcome:
-    off = _disabled(ctx)
-    if off:
-        return off
     found = [d for d in ctx.snap.daemons if d.get("comm") in TIME_DAEMONS]
     enabled = sorted(
         unit

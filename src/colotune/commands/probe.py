@@ -84,15 +84,10 @@ def _probe_ptp(args: argparse.Namespace) -> int:
     name, host_vars, prof = _target(args)
     domain = args.domain if args.domain is not None else prof.ptp_domain
     role: window.Role = args.role or prof.ptp_role
-    if args.max_offset_ns is not None:
-        limit = float(args.max_offset_ns)
-    elif isinstance(prof, profile.HostProfile):
-        limit = float(prof.max_offset_ns)
-    else:
-        limit = 100.0 if prof.ptp_timestamping == "hardware" else 10_000.0
+    limit = float(args.max_offset_ns if args.max_offset_ns is not None else prof.max_offset_ns)
     uds = args.uds
     if uds is None:
-        interface = getattr(prof, "ptp_interface", None) or getattr(prof, "tuning_nic", None)
+        interface = prof.ptp_nic if isinstance(prof, profile.HostProfile) else None
         if not interface:
             raise ColotuneError(
                 f"host {name}: neither ptp_interface nor tuning_nic is set; give --uds PATH"

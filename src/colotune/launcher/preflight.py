@@ -11,12 +11,14 @@ runs the audit's controls on it (colotune.checks), so that the launcher and
   PTP-005  offset from the master within the limit     (when ptp_enabled)
   TUN-028  RT throttling off                            (when sched_priority is set: the
            kernel would stop the busy-polling SCHED_FIFO threads 50 ms every second)
-
-Three facts only the launcher asks about are judged here, on the same snapshot:
-
   LCH-001  the plan's NIC is present
   LCH-002  enough 1 GiB pages are free on the plan's node for the engine
-  LCH-003  OpenOnload is present when the engine runs under it
+
+One fact only the launcher can judge is checked here, not by a control:
+
+  LCH-003  OpenOnload is present when the engine runs under it: the `onload` command is
+           looked up on the launcher's own PATH (the one it will exec), which a snapshot
+           cannot carry, and the module under the tree preflight reads (--root)
 
 The controls need pydantic (the plan and profile models); roles/trader
 installs it into the launcher's venv. Without it preflight fails with a
@@ -34,7 +36,7 @@ from colotune.launcher.config import PlanView, TraderConfig
 
 CONTROLS = ("TUN-002", "TUN-006", "PTP-003", "PTP-005")
 FIFO_CONTROLS = ("TUN-028",)  # only when the planned threads run under SCHED_FIFO
-PAGE_1G = "hugepages-1048576kB"
+LAUNCH_CONTROLS = ("LCH-001", "LCH-002")  # the engine's NIC and its free 1 GiB pages
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,9 @@ def _controls(plan: PlanView, config: TraderConfig, snapshot: dict[str, Any]) ->
         where: dict[str, Any] = (
             {"tuning_nic": plan.nic} if plan.nic else {"tuning_numa_node": plan.numa_node}
         )
-        profile = HostProfile.model_validate({**where, **config.profile})
+        profile = HostProfile.model_validate(
+            {**where, **config.profile, "trader_hugepages_free": config.hugepages_free}
+        )
     except ValueError as exc:
         first = str(exc).splitlines()
         return [
@@ -108,7 +112,7 @@ def _controls(plan: PlanView, config: TraderConfig, snapshot: dict[str, Any]) ->
             )
         ]
     found = []
-    for control in (*CONTROLS, *FIFO_CONTROLS):
+    for control in (*CONTROLS, *FIFO_CONTROLS, *LAUNCH_CONTROLS):
         if control in FIFO_CONTROLS and not config.sched_priority:
             why = "not applicable: no SCHED_FIFO (sched_priority)"
             found.append(Finding(control, "not_applicable", "-", "-", why))
@@ -118,58 +122,8 @@ def _controls(plan: PlanView, config: TraderConfig, snapshot: dict[str, Any]) ->
     return found
 
 
-def _files(snapshot: dict[str, Any]) -> dict[str, Any]:
-    files = snapshot.get("files")
-    return files if isinstance(files, dict) else {}
-
-
-def nic_present(plan: PlanView, snapshot: dict[str, Any]) -> Finding:
-    if not plan.nic:
-        return Finding("LCH-001", "not_applicable", "-", "-", "not applicable: plan names no NIC")
-    topo = snapshot.get("topology") or {}
-    links = topo.get("links") or {}
-    dirs = topo.get("dirs") or {}
-    names = sorted(
-        {path.rsplit("/", 1)[1] for path in [*links, *dirs] if path.startswith("sys/class/net/")}
-    )
-    if plan.nic in names:
-        return Finding("LCH-001", "pass", plan.nic, plan.nic, "The trading NIC is present.")
-    return Finding(
-        "LCH-001",
-        "fail",
-        plan.nic,
-        ", ".join(names) or "no interfaces",
-        f"The plan's NIC {plan.nic} is not on this host; check the cabling/driver or replan.",
-    )
-
-
-def hugepages_free(plan: PlanView, config: TraderConfig, snapshot: dict[str, Any]) -> Finding:
-    need = config.hugepages_free
-    if need is None:
-        need = 1 if plan.hugepages_on_node > 0 else 0
-    if need == 0:
-        return Finding(
-            "LCH-002", "not_applicable", "-", "-", "not applicable: the engine needs no 1 GiB page"
-        )
-    rel = f"sys/devices/system/node/node{plan.numa_node}/hugepages/{PAGE_1G}/free_hugepages"
-    text = _files(snapshot).get(rel)
-    free = int(text) if isinstance(text, str) and text.strip().isdigit() else 0
-    expected = f"at least {need} free on node {plan.numa_node}"
-    if free >= need:
-        return Finding(
-            "LCH-002", "pass", expected, str(free), "1 GiB pages are free for the engine."
-        )
-    return Finding(
-        "LCH-002",
-        "fail",
-        expected,
-        f"{free} free" if text is not None else "no 1 GiB pool on that node",
-        "Another process holds the engine's 1 GiB pages, or none were reserved; find it "
-        "(grep HugePages /proc/*/status) or rerun roles/tuning.",
-    )
-
-
 def onload_present(config: TraderConfig, root: str = "/") -> Finding:
+    """LCH-003: the onload command on this process's PATH and the module under root."""
     if not config.onload:
         return Finding(
             "LCH-003", "not_applicable", "-", "-", "not applicable: Onload not asked for"
@@ -192,13 +146,8 @@ def onload_present(config: TraderConfig, root: str = "/") -> Finding:
 def evaluate(
     plan: PlanView, config: TraderConfig, snapshot: dict[str, Any], *, root: str = "/"
 ) -> list[Finding]:
-    """Judge a snapshot: the audit's controls, then the launcher's own three facts."""
-    return [
-        *_controls(plan, config, snapshot),
-        nic_present(plan, snapshot),
-        hugepages_free(plan, config, snapshot),
-        onload_present(config, root),
-    ]
+    """Judge a snapshot with the controls, then check Onload on this process (LCH-003)."""
+    return [*_controls(plan, config, snapshot), onload_present(config, root)]
 
 
 def run(plan: PlanView, config: TraderConfig, *, root: str = "/") -> list[Finding]:

@@ -36,8 +36,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from colotune import inventory, topology  # noqa: E402
+from colotune import inventory  # noqa: E402
 from colotune.audit import audit  # noqa: E402
+from colotune.host import topology  # noqa: E402
 from sshd_endpoints import LoopbackSshd  # noqa: E402
 
 BIN = Path(sys.executable).parent

@@ -29,8 +29,9 @@ class ActionModule(ActionBase):  # type: ignore[misc]
     _VALID_ARGS = frozenset()
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        from colotune import bundle, plan, profile, topology, tuning
+        from colotune import bundle, plan, profile, tuning
         from colotune.errors import ColotuneError
+        from colotune.host import topology
 
         task_vars = task_vars or {}
         result: dict[str, Any] = super().run(tmp, task_vars)

@@ -37,7 +37,7 @@ def colotune_plan_in_effect(
 def colotune_cmdline_problems(cmdline: str, kernel_args: list[str]) -> list[str]:
     """What keeps /proc/cmdline from carrying the plan's arguments once each (TUN-001)."""
     from colotune import tuning
-    from colotune.facts import parsers
+    from colotune.host import parsers
 
     return tuning.cmdline_problems(parsers.parse_cmdline(cmdline), kernel_args)
 

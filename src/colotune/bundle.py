@@ -26,22 +26,22 @@ from typing import Any
 # Every program: the modules it carries (dependencies first) and its entry point.
 PROGRAMS: dict[str, tuple[tuple[str, ...], str]] = {
     "topology": (
-        ("colotune.cpulist", "colotune.topology"),
-        "import json\nfrom colotune import topology\n"
+        ("colotune.host.cpulist", "colotune.host.topology"),
+        "import json\nfrom colotune.host import topology\n"
         "print(json.dumps(topology.snapshot('/')[1]))",
     ),
     "collector": (
         (
-            "colotune.cpulist",
-            "colotune.topology",
-            "colotune.facts.parsers",
-            "colotune.facts.collector",
+            "colotune.host.cpulist",
+            "colotune.host.topology",
+            "colotune.host.parsers",
+            "colotune.host.collector",
         ),
-        'raise SystemExit(sys.modules["colotune.facts.collector"].main())',
+        'raise SystemExit(sys.modules["colotune.host.collector"].main())',
     ),
     "tune": (
-        ("colotune.cpulist", "colotune.tune"),
-        "from colotune import tune\nraise SystemExit(tune.main())",
+        ("colotune.host.cpulist", "colotune.host.parsers", "colotune.host.tune"),
+        "from colotune.host import tune\nraise SystemExit(tune.main())",
     ),
 }
 
@@ -128,7 +128,8 @@ def tune_module_program(params: dict[str, Any]) -> str:
     """The tuning engine run once as the role's colotune_tune action (tune.module_main)."""
     return _build(
         "tune",
-        f"from colotune import tune\nraise SystemExit(tune.module_main({json.dumps(params)!r}))",
+        "from colotune.host import tune\n"
+        f"raise SystemExit(tune.module_main({json.dumps(params)!r}))",
     )
 
 

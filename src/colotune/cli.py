@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from colotune.errors import ColotuneError
-from colotune.topology import TopologyError
+from colotune.host.topology import TopologyError
 
 EXIT_OK = 0
 EXIT_DRIFT = 1

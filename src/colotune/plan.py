@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from colotune import cpulist
 from colotune.errors import ColotuneError, InputError
+from colotune.host import cpulist
+from colotune.host.topology import HUGEPAGE_1G_KB, Topology
 from colotune.profile import HostProfile
-from colotune.topology import HUGEPAGE_1G_KB, Topology
 
 # Linux 5.16 accepts hugepages=<node>:<count>,... on the command line.
 PER_NODE_HUGEPAGES_KERNEL = (5, 16)

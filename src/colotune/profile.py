@@ -27,8 +27,8 @@ from pydantic import (
     model_validator,
 )
 
-from colotune import cpulist
 from colotune.errors import ColotuneError, InputError
+from colotune.host import cpulist
 
 # Variables with these prefixes belong to colotune; anything else in the
 # inventory (ansible_*, a user's own variables) is none of the profile's business.

@@ -1,7 +1,7 @@
 """What roles/tuning makes of a plan: the runtime desired state and the market-hours guard.
 
 Controller side. `desired_state` renders /etc/colotune/tuning.json, which the
-on-host `colotune.tune` applies and re-applies; `guard` says which risk
+on-host `colotune.host.tune` applies and re-applies; `guard` says which risk
 classes may change now, and why not.
 """
 

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from colotune import checks, topology
+from colotune import checks
 from colotune.facts import collect, live_topology
+from colotune.host import topology
 from sshd_endpoints import LoopbackSshd, free_ports
 
 pytestmark = pytest.mark.integration

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from colotune import cpulist
+from colotune.host import cpulist
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from colotune import checks, topology
+from colotune import checks
+from colotune.host import topology
 
 pytestmark = pytest.mark.integration  # runs the suite in a real pytest process
 

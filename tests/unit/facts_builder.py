@@ -15,7 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from colotune import checks, cpulist, topology
+from colotune import checks
+from colotune.host import cpulist, topology
 from colotune.plan import Plan, make_plan
 from colotune.profile import HostProfile
 

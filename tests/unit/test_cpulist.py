@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from colotune import cpulist
+from colotune.host import cpulist
+
+FACTS = Path(__file__).resolve().parents[1] / "fixtures" / "facts"
 
 
 @pytest.mark.parametrize(
@@ -43,6 +47,10 @@ def test_render_parse_round_trip() -> None:
 
 
 def test_masks_as_the_kernel_prints_them() -> None:
+    # recorded on this machine: /proc/irq/default_smp_affinity (tests/fixtures/facts/README.md)
+    recorded = (FACTS / "this-machine" / "default_smp_affinity.txt").read_text()
+    assert cpulist.parse_mask(recorded) == {0, 1}
+    assert cpulist.parse_mask("00000000,00000101") == {0, 8}
     assert cpulist.parse_mask("00000003") == {0, 1}
     assert cpulist.parse_mask("1,00000000") == {32}
     assert cpulist.render_mask({0, 1}) == "3"

@@ -13,17 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from colotune import cpulist, topology
 from colotune.bundle import stdin_command
 from colotune.facts import (
     CollectError,
     Snapshot,
     SnapshotError,
-    collector,
     collector_command,
     collector_script,
     remote,
 )
+from colotune.host import collector, cpulist, topology
 
 FACTS = Path(__file__).resolve().parents[1] / "fixtures" / "facts"
 XEON = Path(__file__).resolve().parents[1] / "fixtures" / "topology" / "xeon-gold-5122-2s.tar.gz"

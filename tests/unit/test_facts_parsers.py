@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from colotune.facts import parsers
+from colotune.host import parsers
 
 FACTS = Path(__file__).resolve().parents[1] / "fixtures" / "facts"
 
@@ -166,11 +166,6 @@ def test_dmesg_line() -> None:
     assert parsers.parse_dmesg_line("[    0.000000] Housekeeping: nohz unsupported.\n") == (
         "Housekeeping: nohz unsupported."
     )
-
-
-def test_mask() -> None:
-    assert parsers.parse_mask(text("this-machine/default_smp_affinity.txt")) == {0, 1}
-    assert parsers.parse_mask("00000000,00000101") == {0, 8}
 
 
 def test_cmdline_quoting() -> None:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from colotune import profile, topology
+from colotune import profile
+from colotune.host import topology
 from colotune.plan import Plan, PlanError, check_plan, make_plan
 
 Fixture = Callable[[str], Path]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from colotune.facts import collector
+from colotune.host import collector
 from colotune.ptp import role
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from colotune import cpulist, topology
-from colotune.topology import TopologyError
+from colotune.host import cpulist, topology
+from colotune.host.topology import TopologyError
 
 Fixture = Callable[[str], Path]
 

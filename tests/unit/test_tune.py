@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from colotune import tune
-from colotune.tune import Host
+from colotune.host import tune
+from colotune.host.tune import Host
 
 REPO = Path(__file__).resolve().parents[2]
 FACTS = REPO / "tests" / "fixtures" / "facts"
@@ -186,8 +186,8 @@ def test_a_refused_irq_is_remembered_so_that_a_check_does_not_report_it(
         ),
     ],
 )
-def test_parse_coalesce_recorded(fixture: str, expected: dict[str, str]) -> None:
-    assert tune.parse_coalesce((FACTS / fixture).read_text()) == expected
+def test_coalesce_settings_recorded(fixture: str, expected: dict[str, str]) -> None:
+    assert tune.coalesce_settings((FACTS / fixture).read_text()) == expected
 
 
 def load_grub_module() -> Any:

@@ -10,9 +10,9 @@ from pathlib import Path
 import facts_builder as fb
 import pytest
 
-from colotune import checks, profile, topology, tuning
-from colotune.facts import collector
+from colotune import checks, profile, tuning
 from colotune.facts.snapshot import Snapshot
+from colotune.host import collector, topology
 from colotune.plan import make_plan
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import pytest
 import yaml
 
-from colotune import cpulist, profile, topology
+from colotune import profile
+from colotune.host import cpulist, topology
 from colotune.lab import image, paths
 from colotune.lab.runner import record_topology
 from colotune.plan import check_plan, make_plan

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from colotune import cpulist
+from colotune.host import cpulist
 from colotune.ptp import pmc
 
 pytestmark = pytest.mark.vm

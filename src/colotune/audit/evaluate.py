@@ -11,9 +11,9 @@ from colotune.audit import waivers as waiver_mod
 from colotune.checks.base import Control, Result
 from colotune.errors import ColotuneError
 from colotune.facts.snapshot import Snapshot
+from colotune.host.topology import TopologyError
 from colotune.plan import make_plan
 from colotune.profile import HostProfile
-from colotune.topology import TopologyError
 
 Verdict = Literal["go", "drift", "no-go"]
 # What a finding counts as once severity and waivers are applied.

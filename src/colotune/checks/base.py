@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from colotune import cpulist
 from colotune.errors import ColotuneError
 from colotune.facts.snapshot import Snapshot
+from colotune.host import cpulist
 from colotune.plan import Plan
 from colotune.profile import HostProfile
 
@@ -115,11 +115,13 @@ class Control:
         return Result(self.id, status, expected, actual, message)
 
 
-def default_profile(plan: Plan) -> HostProfile:
-    """The profile a plan implies when none is given: every default, the plan's NIC or node."""
-    if plan.nic.name:
-        return HostProfile(tuning_nic=plan.nic.name)
-    return HostProfile(tuning_numa_node=plan.numa_node)
+def default_profile(plan: Plan, variables: dict[str, Any] | None = None) -> HostProfile:
+    """The profile of a host known by its plan: `variables` over every default, with the
+    plan's NIC (or its node, for a plan without one). Raises ValueError when invalid."""
+    where: dict[str, Any] = (
+        {"tuning_nic": plan.nic.name} if plan.nic.name else {"tuning_numa_node": plan.numa_node}
+    )
+    return HostProfile.model_validate({**where, **(variables or {})})
 
 
 REGISTRY: dict[str, Control] = {}

@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 from colotune.checks.base import Context, Need, Status, control, not_applicable
-from colotune.facts.collector import TIME_DAEMONS, TIME_UNITS
+from colotune.host.collector import TIME_DAEMONS, TIME_UNITS
 from colotune.profile import HostProfile
 from colotune.ptp import pmc, window
 

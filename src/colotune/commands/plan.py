@@ -9,9 +9,10 @@ from typing import Any
 
 import yaml
 
-from colotune import inventory, profile, topology
+from colotune import inventory, profile
 from colotune.commands.inventory import add_inventory_options
 from colotune.errors import ColotuneError
+from colotune.host import topology
 from colotune.plan import Plan, make_plan
 
 

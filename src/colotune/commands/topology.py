@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from colotune import cpulist, topology
+from colotune.host import cpulist, topology
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -15,9 +15,10 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
-from colotune import bundle, topology
+from colotune import bundle
 from colotune.errors import ColotuneError
-from colotune.topology import Topology
+from colotune.host import topology
+from colotune.host.topology import Topology
 
 
 def collector_script() -> str:
@@ -149,7 +150,7 @@ def collect(host_vars: dict[str, Any], *, timeout: float = 30.0, **options: Any)
     """Run the collector on one inventory host over SSH and return its snapshot (a dict).
 
     `host_vars` are the host's merged inventory variables (InventoryHost.vars).
-    The topology inside is read with `colotune.topology.from_snapshot(raw["topology"])`.
+    The topology inside is read with `colotune.host.topology.from_snapshot(raw["topology"])`.
     Raises CollectError when the host cannot be read within `timeout` seconds.
     """
     conn = connection(host_vars)

@@ -12,9 +12,9 @@ import re
 from functools import cached_property
 from typing import Any
 
-from colotune import topology as _topology
 from colotune.errors import ColotuneError
-from colotune.facts import parsers
+from colotune.host import parsers
+from colotune.host import topology as _topology
 
 CPU = "sys/devices/system/cpu"
 

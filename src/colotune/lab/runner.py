@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from colotune.errors import ColotuneError
+from colotune.host import parsers
 from colotune.lab import acpi, paths, presets, qemu
 from colotune.lab import image as image_mod
 from colotune.lab import inventory as inventory_mod
@@ -103,12 +104,10 @@ def _pid_is_vm(pid: int, name: str) -> bool:
 
 def _rss_mib(pid: int) -> float | None:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        rss = parsers.parse_status(Path(f"/proc/{pid}/status").read_text()).get("VmRSS")
     except OSError:
         return None
-    return None
+    return int(rss.split()[0]) / 1024 if rss else None
 
 
 # Popen objects of VMs this process started, so their exit status is collected.
@@ -680,7 +679,7 @@ def record_topology(lab: Lab, name: str, out: Path) -> None:
     lab.copy_to(name, package, "/tmp/colotune-rec")
     lab.run(
         name,
-        "cd /tmp && PYTHONPATH=/tmp/colotune-rec python3 -m colotune.topology "
+        "cd /tmp && PYTHONPATH=/tmp/colotune-rec python3 -m colotune.host.topology "
         "/tmp/colotune-rec/topology.tar.gz",
         timeout=300,
     )

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from colotune import cpulist
 from colotune.errors import ColotuneError
+from colotune.host import cpulist
 
 DEFAULT_CONFIG = Path("/etc/colotune/trader.json")
 DEFAULT_PLAN = Path("/etc/colotune/plan.json")

@@ -1,7 +1,7 @@
 """Preflight: the controls that matter for the engine, judged on the host's effective state.
 
 The launcher does not check the host itself: it takes one snapshot with the
-audit's own collector (colotune.facts.collector, standard library only) and
+audit's own collector (colotune.host.collector, standard library only) and
 runs the audit's controls on it (colotune.checks), so that the launcher and
 `colotune audit` can never disagree:
 
@@ -71,7 +71,7 @@ class Finding:
 
 def collect(root: str = "/") -> dict[str, Any]:
     """One snapshot of the host by the audit's collector (pins the caller to housekeeping)."""
-    from colotune.facts import collector
+    from colotune.host import collector
 
     return collector.collect(["--root", root])
 
@@ -80,7 +80,6 @@ def _controls(plan: PlanView, config: TraderConfig, snapshot: dict[str, Any]) ->
     try:
         from colotune import checks
         from colotune.plan import Plan
-        from colotune.profile import HostProfile
     except ImportError as exc:
         return [
             Finding(
@@ -94,11 +93,8 @@ def _controls(plan: PlanView, config: TraderConfig, snapshot: dict[str, Any]) ->
         ]
     try:
         model = Plan.model_validate(plan.raw)
-        where: dict[str, Any] = (
-            {"tuning_nic": plan.nic} if plan.nic else {"tuning_numa_node": plan.numa_node}
-        )
-        profile = HostProfile.model_validate(
-            {**where, **config.profile, "trader_hugepages_free": config.hugepages_free}
+        profile = checks.default_profile(
+            model, {**config.profile, "trader_hugepages_free": config.hugepages_free}
         )
     except ValueError as exc:
         first = str(exc).splitlines()

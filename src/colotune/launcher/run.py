@@ -27,8 +27,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from colotune import cpulist
 from colotune.errors import ColotuneError
+from colotune.host import cpulist
 from colotune.launcher import preflight, system, threads
 from colotune.launcher.config import (
     DEFAULT_CONFIG,

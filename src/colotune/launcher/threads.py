@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from colotune import cpulist
+from colotune.host import cpulist, parsers
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,8 @@ def allowed_cpus(pid: int, tid: int, proc: Path = Path("/proc")) -> frozenset[in
         status = (proc / str(pid) / "task" / str(tid) / "status").read_text()
     except OSError:
         return None
-    for line in status.splitlines():
-        if line.startswith("Cpus_allowed_list:"):
-            return cpulist.parse(line.split(":", 1)[1])
-    return None
+    allowed = parsers.parse_status(status).get("Cpus_allowed_list")
+    return cpulist.parse(allowed) if allowed is not None else None
 
 
 def last_cpu(pid: int, tid: int, proc: Path = Path("/proc")) -> int | None:

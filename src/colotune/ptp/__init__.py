@@ -3,7 +3,7 @@
 Standard library only, so the on-host collector can ship it:
 
 - `pmc`: the management query colotune sends to ptp4l, and one sample from its answer
-  (built on `colotune.facts.parsers.parse_pmc`, the one pmc parser).
+  (built on `colotune.host.parsers.parse_pmc`, the one pmc parser).
 - `window`: distributions of offset and path delay over a window of samples, the
   port-state changes seen, FAULTY, Sync freshness, and the verdict for a client or a
   grandmaster.

@@ -1,6 +1,6 @@
 """The pmc query colotune sends to ptp4l, and one sample from its answer.
 
-pmc's text is split into responses by `colotune.facts.parsers.parse_pmc` (the one
+pmc's text is split into responses by `colotune.host.parsers.parse_pmc` (the one
 pmc parser); this module turns one answer into a flat sample: the values the
 window statistics and the controls judge.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from colotune.facts import parsers
+from colotune.host import parsers
 
 # What every sample asks: offset and path delay, port state, and whether (and
 # when) Sync messages from a grandmaster still arrive.

@@ -11,7 +11,7 @@ import re
 import shlex
 from typing import Any
 
-from colotune.facts import collector, parsers
+from colotune.host import collector, parsers
 from colotune.ptp import pmc, timestamping
 
 

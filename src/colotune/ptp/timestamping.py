@@ -1,6 +1,6 @@
 """What a NIC can timestamp (`ethtool -T`), and the ptp4l settings that depend on its driver.
 
-`ethtool -T` text is parsed by `colotune.facts.parsers.parse_ethtool_timestamping`
+`ethtool -T` text is parsed by `colotune.host.parsers.parse_ethtool_timestamping`
 (the one parser); this module judges it for PTP and picks per-driver defaults.
 The role reaches these functions through its filter plugin, the controls directly.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from colotune.facts import parsers
+from colotune.host import parsers
 
 # ptp4l waits this long (ms) for a TX timestamp before it declares the port FAULTY.
 # linuxptp's own default of 1 ms is too short on loaded hosts: igb delivers TX

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-from colotune import cpulist, tuning
+from colotune import tuning
 from colotune.checks.base import Context, control, cpus, not_applicable
 from colotune.checks.tuning.common import CPU, REBOOT_FIX, Outcome
+from colotune.host import cpulist
 
 # Kernel messages that say an isolation argument did not take effect.
 IGNORED_ISOLATION = re.compile(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from colotune.checks.base import Context, Status
-from colotune.facts import parsers
+from colotune.host import cpulist
 
 Outcome = tuple[Status, str, str, str]
 CPU = "sys/devices/system/cpu"
@@ -12,4 +12,5 @@ REBOOT_FIX = "run the tuning role outside market hours, then reboot through play
 
 def online_mask(ctx: Context, text: str) -> frozenset[int]:
     """The CPUs of a hex CPU mask (as /proc and sysfs print it) that the host has online."""
-    return parsers.parse_mask(text) & (ctx.snap.online_cpus or frozenset(range(4096)))
+    mask = cpulist.parse_mask(text) if text.strip() else frozenset()
+    return mask & (ctx.snap.online_cpus or frozenset(range(4096)))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from colotune import cpulist
 from colotune.checks.base import Context, Result, control, cpus, not_applicable
 from colotune.checks.tuning.common import Outcome, online_mask
+from colotune.host import cpulist
 
 
 @control(

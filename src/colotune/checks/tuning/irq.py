@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 
-from colotune import cpulist
 from colotune.checks.base import Context, Result, control, cpus, not_applicable
 from colotune.checks.tuning.common import Outcome, online_mask
-from colotune.facts import parsers
+from colotune.host import cpulist, parsers
 
 # Interrupts per second an isolated CPU may take in the measured window (an untuned CPU
 # takes about 1000/s from the tick alone).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from colotune import tuning
 from colotune.checks.base import Context, Result, control, not_applicable
 from colotune.checks.tuning.common import Outcome
-from colotune.facts import parsers
+from colotune.host import parsers
 
 
 @control(

@@ -1,7 +1,7 @@
 """The on-host collector: reads /proc, /sys, ethtool, pmc and systemd once, prints JSON.
 
 Runs on the target with nothing but python3 (standard library, plus
-colotune.cpulist, colotune.topology and colotune.facts.parsers, which the
+colotune.host.cpulist, colotune.host.topology and colotune.host.parsers, which the
 bundle in colotune.facts.bundle ships along). It is read-only: it opens
 files for reading and runs only commands that report (ethtool -c/-g/-k/-T/-i,
 pmc GET, systemctl show, journalctl). Before anything else it pins itself,
@@ -32,8 +32,7 @@ import sys
 import time
 from typing import Any
 
-from colotune import cpulist, topology
-from colotune.facts import parsers
+from colotune.host import cpulist, parsers, topology
 
 FORMAT = 1
 SYSCTLS = (

@@ -12,7 +12,7 @@ import re
 import shlex
 from typing import Any
 
-from colotune import cpulist
+from colotune.host import cpulist
 
 _NUMBER = re.compile(r"^-?\d+$")
 
@@ -292,16 +292,3 @@ def parse_sysfs_cpulist(text: str) -> frozenset[int]:
     if text in ("", "(null)"):
         return frozenset()
     return cpulist.parse(text)
-
-
-def parse_mask(text: str) -> frozenset[int]:
-    """A kernel hex CPU mask ("00000000,0000000f", as in /proc/irq/default_smp_affinity)."""
-    bits = int(text.strip().replace(",", "") or "0", 16)
-    cpus: set[int] = set()
-    cpu = 0
-    while bits:
-        if bits & 1:
-            cpus.add(cpu)
-        bits >>= 1
-        cpu += 1
-    return frozenset(cpus)

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from colotune import cpulist
+from colotune.host import cpulist, parsers
 
 DESIRED_FILE = "/etc/colotune/tuning.json"
 # Present once colotune-tune has run since boot: a later restart (the role
@@ -305,14 +305,10 @@ def _kthread_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
         name = (host.read(f"proc/{pid}/comm") or "").strip()
         if not PER_NODE_KTHREAD.fullmatch(name):
             continue
-        status = dict(
-            line.split(":", 1)
-            for line in (host.read(f"proc/{pid}/status") or "").splitlines()
-            if ":" in line
-        )
-        if status.get("PPid", "").strip() != "2":
+        status = parsers.parse_status(host.read(f"proc/{pid}/status") or "")
+        if status.get("PPid") != "2":
             continue  # a user process with a kernel thread's name
-        allowed = cpulist.parse(status.get("Cpus_allowed_list", "").strip() or "")
+        allowed = cpulist.parse(status.get("Cpus_allowed_list", ""))
         if not allowed & isolated:
             continue
         want = (allowed & housekeeping) or housekeeping
@@ -347,31 +343,18 @@ def _listdir(host: Host, rel: str) -> list[str]:
 
 # ---------------------------------------------------------------- NIC coalescing
 
-# ethtool -c labels -> ethtool -C argument names
-COALESCE_KEYS = {
-    "Adaptive RX": "adaptive-rx",
-    "Adaptive TX": "adaptive-tx",
-    "rx-usecs": "rx-usecs",
-    "tx-usecs": "tx-usecs",
-    "rx-frames": "rx-frames",
-    "tx-frames": "tx-frames",
-}
+# The settings colotune keeps, by their ethtool -C names (colotune.tuning.NIC_COALESCING_OFF).
+COALESCE_KEYS = ("adaptive-rx", "adaptive-tx", "rx-usecs", "tx-usecs", "rx-frames", "tx-frames")
 
 
-def parse_coalesce(text: str) -> dict[str, str]:
-    """`ethtool -c` output -> {"adaptive-rx": "off", "rx-usecs": "3", ...}; n/a fields left out."""
-    values: dict[str, str] = {}
-    for line in text.splitlines():
-        adaptive = re.match(r"Adaptive RX:\s*(n/a|\w+)\s+TX:\s*(n/a|\w+)", line)
-        if adaptive:
-            for key, value in zip(("adaptive-rx", "adaptive-tx"), adaptive.groups(), strict=True):
-                if value != "n/a":
-                    values[key] = value
-            continue
-        match = re.match(r"([a-z-]+):\s*(\S+)", line.strip())
-        if match and match.group(1) in COALESCE_KEYS and match.group(2) != "n/a":
-            values[match.group(1)] = match.group(2)
-    return values
+def coalesce_settings(text: str) -> dict[str, str]:
+    """`ethtool -c` read by the collector's parser (parsers.parse_ethtool_coalesce), as
+    ethtool -C takes it: {"adaptive-rx": "off", "rx-usecs": "3", ...}; n/a fields left out."""
+    out: dict[str, str] = {}
+    for key, value in parsers.parse_ethtool_coalesce(text).items():
+        if key in COALESCE_KEYS and value is not None:
+            out[key] = ("on" if value else "off") if isinstance(value, bool) else str(value)
+    return out
 
 
 def _nic_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
@@ -405,7 +388,7 @@ def _nic_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
                 f"driver {driver} does not support interrupt coalescing settings",
             )
         ]
-    current = parse_coalesce(shown.stdout)
+    current = coalesce_settings(shown.stdout)
     out = []
     for key, value in wanted.items():
         if key not in current:

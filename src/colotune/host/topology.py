@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from colotune import cpulist
+from colotune.host import cpulist
 
 if TYPE_CHECKING:
     import tarfile

@@ -230,6 +230,21 @@ def test_irqs_and_unbound_work_never_move_onto_cpus_the_running_kernel_isolates(
     assert not [c for c in tune.changes(host, desired) if c.control in ("TUN-011", "TUN-013")]
 
 
+def test_tickless_cpus_of_the_running_kernel_count_as_isolated_too(host: Host) -> None:
+    # nohz_full without isolcpus (or a kernel that dropped isolcpus): the tick-free CPUs are
+    # the running kernel's isolated ones, as the collector and the audit count them.
+    (host.root / "sys/devices/system/cpu/isolated").write_text("\n")
+    (host.root / "sys/devices/system/cpu/nohz_full").write_text("2-3\n")
+    desired = {**DESIRED, "irq_cpus": "0-3", "housekeeping_cpus": "0-3"}
+    targets = {c.target: c.after for c in tune.changes(host, desired)}
+    assert targets["proc/irq/24/smp_affinity_list"] == "0-1"
+    assert targets["proc/irq/default_smp_affinity"] == "3"
+    # a kernel booted without nohz_full shows "(null)": nothing is isolated
+    (host.root / "sys/devices/system/cpu/nohz_full").write_text("(null)\n")
+    targets = {c.target: c.after for c in tune.changes(host, desired)}
+    assert "proc/irq/24/smp_affinity_list" not in targets  # 0-3 is where it may be
+
+
 def test_per_node_kernel_threads_move_to_their_nodes_housekeeping_cpus(
     host: Host, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -128,21 +128,13 @@ def housekeeping_cpus(reader: Reader) -> frozenset[int]:
             return frozenset()
 
     online = cpus("sys/devices/system/cpu/online")
-    isolated = cpus("sys/devices/system/cpu/isolated") | cpus("sys/devices/system/cpu/nohz_full")
+    isolated = parsers.running_isolation(lambda rel: reader.read(rel, keep=False))
     return (online - isolated) or online
 
 
 def housekeeping_watch(reader: Reader) -> frozenset[int]:
     """The kernel's isolated and nohz_full CPUs (the CPUs whose tasks are listed)."""
-    found: frozenset[int] = frozenset()
-    for name in ("isolated", "nohz_full"):
-        try:
-            found |= parsers.parse_sysfs_cpulist(
-                reader.files.get(f"sys/devices/system/cpu/{name}") or ""
-            )
-        except cpulist.CpuListError:
-            continue
-    return found
+    return parsers.running_isolation(reader.files.get)
 
 
 def pin(reader: Reader) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 from typing import Any
 
 from colotune.host import cpulist
@@ -292,3 +293,19 @@ def parse_sysfs_cpulist(text: str) -> frozenset[int]:
     if text in ("", "(null)"):
         return frozenset()
     return cpulist.parse(text)
+
+
+# Where the running kernel says which CPUs it isolates (isolcpus, nohz_full).
+ISOLATION_FILES = ("sys/devices/system/cpu/isolated", "sys/devices/system/cpu/nohz_full")
+
+
+def running_isolation(read: Callable[[str], str | None]) -> frozenset[int]:
+    """The CPUs the running kernel isolates: the union of ISOLATION_FILES, each read with
+    `read(rel)`; a file that is missing or does not parse counts as none."""
+    found: frozenset[int] = frozenset()
+    for rel in ISOLATION_FILES:
+        try:
+            found |= parse_sysfs_cpulist(read(rel) or "")
+        except cpulist.CpuListError:
+            continue
+    return found

@@ -241,7 +241,7 @@ def _irq_changes(
         return out
     # Never onto a CPU the running kernel isolates: a new plan waiting for its reboot
     # (refused in market hours, say) may call housekeeping what is isolated until then.
-    running_isolated = cpulist.parse(host.read("sys/devices/system/cpu/isolated") or "")
+    running_isolated = parsers.running_isolation(host.read)
     want = set(cpulist.parse(irq_cpus)) - running_isolated
     if not want:
         return out

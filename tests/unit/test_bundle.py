@@ -6,17 +6,15 @@ from __future__ import annotations
 import ast
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from host_run import PYTHON, run_program
 
 from colotune import bundle
 
-PYTHON = shutil.which("python3") or sys.executable
 DESIRED: dict[str, Any] = {  # a desired state with nothing this machine cannot be asked
     "nic": None,
     "irq_cpus": "0",
@@ -33,23 +31,8 @@ DESIRED: dict[str, Any] = {  # a desired state with nothing this machine cannot 
 }
 
 
-def _run(program: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    # cwd is an empty directory and PYTHONPATH is cleared: the program must bring everything.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return subprocess.run(
-        ["sh", "-c", bundle.stdin_command(list(args), python=PYTHON)],
-        input=program,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_the_topology_program_prints_this_machines_topology(tmp_path: Path) -> None:
-    done = _run(bundle.program("topology"), tmp_path)
+    done = run_program(bundle.program("topology"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     files = json.loads(done.stdout)["files"]
     online = Path("/sys/devices/system/cpu/online").read_text().strip()
@@ -59,7 +42,7 @@ def test_the_topology_program_prints_this_machines_topology(tmp_path: Path) -> N
 def test_the_tuning_action_program_lists_changes_in_check_mode(tmp_path: Path) -> None:
     swappiness = Path("/proc/sys/vm/swappiness").read_text().strip()
     params = {"desired": DESIRED, "allow": ["live"], "scope": "all", "check_mode": True}
-    done = _run(bundle.tune_module_program(params), tmp_path)
+    done = run_program(bundle.tune_module_program(params), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert set(answer) >= {"changed", "changes", "refused", "not_applicable", "diff"}

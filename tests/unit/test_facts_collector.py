@@ -4,16 +4,14 @@ and the connection settings it is shipped with."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from host_run import PYTHON, run_program
 
-from colotune.bundle import stdin_command
 from colotune.facts import (
     CollectError,
     Snapshot,
@@ -26,22 +24,11 @@ from colotune.host import collector, cpulist, topology
 
 FACTS = Path(__file__).resolve().parents[1] / "fixtures" / "facts"
 XEON = Path(__file__).resolve().parents[1] / "fixtures" / "topology" / "xeon-gold-5122-2s.tar.gz"
-PYTHON = shutil.which("python3") or sys.executable
 
 
 def run_script(*args: str, cwd: Path) -> dict:
-    # cwd is an empty directory and PYTHONPATH is cleared: the program must bring everything.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run(
-        ["sh", "-c", stdin_command(list(args), python=PYTHON)],
-        input=collector_script(),
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=60,
-        check=True,
-    )
+    done = run_program(collector_script(), *args, cwd=cwd)
+    assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
@@ -108,15 +95,10 @@ def test_collector_counts_interrupts_over_a_window(tmp_path: Path) -> None:
 def test_collector_imports_nothing_it_does_not_use(tmp_path: Path) -> None:
     # Its budget is 50 ms of host CPU, and importing dataclasses, pathlib or the tarball
     # recorder's modules would spend a fifth of it (benchmarks/audit_fanout.py measures).
-    done = subprocess.run(
-        ["sh", "-c", stdin_command(["--watch-cpus", "0"], python=f"{PYTHON} -X importtime")],
-        input=collector_script(),
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-        check=True,
+    done = run_program(
+        collector_script(), "--watch-cpus", "0", cwd=tmp_path, python=f"{PYTHON} -X importtime"
     )
+    assert done.returncode == 0, done.stderr
     imported = {
         line.rsplit("|", 1)[1].strip()
         for line in done.stderr.splitlines()
@@ -136,14 +118,7 @@ def test_collector_reads_a_recorded_tree(tmp_path: Path) -> None:
 
 
 def test_collector_rejects_unknown_options(tmp_path: Path) -> None:
-    done = subprocess.run(
-        ["sh", "-c", stdin_command(["--bogus", "1"], python=PYTHON)],
-        input=collector_script(),
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        check=False,
-    )
+    done = run_program(collector_script(), "--bogus", "1", cwd=tmp_path)
     assert done.returncode != 0
     assert "unknown option" in done.stderr
 

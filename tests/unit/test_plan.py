@@ -73,18 +73,33 @@ def test_xeon_interleaved_nic_on_node_1(topology_fixture: Fixture) -> None:
     assert plan.explanations[0] == "trading node 1: the node of NIC ens1f0np0"
 
 
-def test_xeon_idle_sibling(topology_fixture: Fixture) -> None:
+@pytest.mark.parametrize(
+    ("fixture", "nic", "isolated", "idle", "threads"),
+    [
+        # interleaved numbering, SMT siblings 8 apart
+        ("xeon-gold-5122-2s", "ens1f0np0", "3,5,7,11,13,15", "11,13,15", (3, 5, 7)),
+        # qemu's numbering: siblings adjacent
+        ("lab-2s4c2t", "ens1", "10-15", "11,13,15", (10, 12, 14)),
+    ],
+)
+def test_idle_sibling_leaves_one_thread_of_each_trading_core_idle(
+    topology_fixture: Fixture,
+    fixture: str,
+    nic: str,
+    isolated: str,
+    idle: str,
+    threads: tuple[int, ...],
+) -> None:
     plan = plan_for(
         topology_fixture,
-        "xeon-gold-5122-2s",
-        tuning_nic="ens1f0np0",
+        fixture,
+        tuning_nic=nic,
         tuning_smt="idle_sibling",
         trader_threads=["a", "b", "c"],
     )
-    assert plan.isolated_cpus == "3,5,7,11,13,15"
-    assert plan.idle_cpus == "11,13,15"
-    assert plan.threads == {"a": 3, "b": 5, "c": 7}
-    assert plan.usable_cpus == {3, 5, 7}
+    assert (plan.isolated_cpus, plan.idle_cpus) == (isolated, idle)
+    assert plan.threads == dict(zip("abc", threads, strict=True))
+    assert plan.usable_cpus == set(threads)
 
 
 def test_xeon_two_isolated_cores_and_per_node_pages(topology_fixture: Fixture) -> None:
@@ -287,18 +302,6 @@ def test_lab_2s4c2t_nic_behind_a_numa_node_1_bridge(topology_fixture: Fixture) -
         "threads": {"t2t-hot": 10},
         "ptp": {"interface": "ens1", "phc_index": 0},
     }
-
-
-def test_lab_2s4c2t_idle_sibling(topology_fixture: Fixture) -> None:
-    plan = plan_for(
-        topology_fixture,
-        "lab-2s4c2t",
-        tuning_nic="ens1",
-        tuning_smt="idle_sibling",
-        trader_threads=["a", "b", "c"],
-    )
-    assert (plan.isolated_cpus, plan.idle_cpus) == ("10-15", "11,13,15")
-    assert plan.threads == {"a": 10, "b": 12, "c": 14}
 
 
 def test_lab_1s4c_single_node(topology_fixture: Fixture) -> None:

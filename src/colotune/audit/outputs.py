@@ -169,55 +169,68 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def _gauge(name: str, help_text: str, samples: list[tuple[dict[str, str], str]]) -> list[str]:
+    """One gauge in the textfile format: HELP, TYPE, then a line per (labels, value)."""
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+    for labels, value in samples:
+        shown = ",".join(f'{key}="{_label(text)}"' for key, text in labels.items())
+        lines.append(f"{name}{{{shown}}} {value}" if labels else f"{name} {value}")
+    return lines
+
+
 def write_prom(path: Path, reports: list[HostReport], *, seconds: float, now: float) -> None:
     """node_exporter textfile collector format: gauges per host and per host and control."""
-    lines = [
-        "# HELP colotune_audit_control_ok 1 if the control passes, is not applicable or is "
-        "waived; 0 if it fails.",
-        "# TYPE colotune_audit_control_ok gauge",
-    ]
-    for report in sorted(reports, key=lambda r: r.host):
-        for f in report.findings:
-            value = 0 if f.result.status == "fail" and f.effective != "waived" else 1
-            lines.append(
-                f'colotune_audit_control_ok{{host="{_label(report.host)}",'
-                f'control="{f.result.control}",status="{f.effective}",'
-                f'severity="{f.control.severity}"}} {value}'
-            )
-    lines += [
-        "# HELP colotune_audit_host_go 1 if the host is go, 0 if drift or no-go.",
-        "# TYPE colotune_audit_host_go gauge",
-    ]
-    for report in sorted(reports, key=lambda r: r.host):
-        lines.append(
-            f'colotune_audit_host_go{{host="{_label(report.host)}",verdict="{report.verdict}"}} '
-            f"{1 if report.verdict == 'go' else 0}"
+    hosts = sorted(reports, key=lambda r: r.host)
+    controls = [
+        (
+            {
+                "host": r.host,
+                "control": f.result.control,
+                "status": f.effective,
+                "severity": f.control.severity,
+            },
+            "0" if f.result.status == "fail" and f.effective != "waived" else "1",
         )
-    lines += [
-        "# HELP colotune_audit_host_reachable 1 if the collector returned a snapshot.",
-        "# TYPE colotune_audit_host_reachable gauge",
+        for r in hosts
+        for f in r.findings
     ]
-    for report in sorted(reports, key=lambda r: r.host):
-        reachable = 0 if report.error and not report.collector else 1
-        lines.append(f'colotune_audit_host_reachable{{host="{_label(report.host)}"}} {reachable}')
-    lines += [
-        "# HELP colotune_audit_collector_cpu_seconds CPU time the collector used on the host.",
-        "# TYPE colotune_audit_collector_cpu_seconds gauge",
+    cpu = [
+        ({"host": r.host}, f"{float(r.collector['cpu_ms']) / 1000:.4f}")
+        for r in hosts
+        if r.collector.get("cpu_ms") is not None
     ]
-    for report in sorted(reports, key=lambda r: r.host):
-        cpu = report.collector.get("cpu_ms")
-        if cpu is not None:
-            lines.append(
-                f'colotune_audit_collector_cpu_seconds{{host="{_label(report.host)}"}} '
-                f"{float(cpu) / 1000:.4f}"
-            )
-    lines += [
-        "# HELP colotune_audit_duration_seconds Wall time of the whole audit.",
-        "# TYPE colotune_audit_duration_seconds gauge",
-        f"colotune_audit_duration_seconds {seconds:.3f}",
-        "# HELP colotune_audit_last_run_timestamp_seconds When the audit finished.",
-        "# TYPE colotune_audit_last_run_timestamp_seconds gauge",
-        f"colotune_audit_last_run_timestamp_seconds {now:.0f}",
+    lines = [
+        *_gauge(
+            "colotune_audit_control_ok",
+            "1 if the control passes, is not applicable or is waived; 0 if it fails.",
+            controls,
+        ),
+        *_gauge(
+            "colotune_audit_host_go",
+            "1 if the host is go, 0 if drift or no-go.",
+            [
+                ({"host": r.host, "verdict": r.verdict}, "1" if r.verdict == "go" else "0")
+                for r in hosts
+            ],
+        ),
+        *_gauge(
+            "colotune_audit_host_reachable",
+            "1 if the collector returned a snapshot.",
+            [({"host": r.host}, "0" if r.error and not r.collector else "1") for r in hosts],
+        ),
+        *_gauge(
+            "colotune_audit_collector_cpu_seconds", "CPU time the collector used on the host.", cpu
+        ),
+        *_gauge(
+            "colotune_audit_duration_seconds",
+            "Wall time of the whole audit.",
+            [({}, f"{seconds:.3f}")],
+        ),
+        *_gauge(
+            "colotune_audit_last_run_timestamp_seconds",
+            "When the audit finished.",
+            [({}, f"{now:.0f}")],
+        ),
     ]
     _write(path, "\n".join(lines) + "\n")
 

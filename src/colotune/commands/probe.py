@@ -6,13 +6,12 @@ import argparse
 import json
 import re
 import shlex
-import subprocess
 from typing import Any
 
 from colotune import inventory, profile
 from colotune.commands.inventory import add_inventory_options
 from colotune.errors import ColotuneError
-from colotune.facts.remote import connection, ssh_argv
+from colotune.facts.remote import connection, ssh_run
 from colotune.ptp import pmc, probe, window
 
 EXIT_OK = 0
@@ -128,14 +127,14 @@ def _sample_remote(
 ) -> list[dict[str, Any]]:
     conn = connection(host_vars)
     script = probe.remote_script(uds, domain=domain, window_s=window_s, interval_s=interval_s)
-    argv = [*ssh_argv(conn, timeout=10.0), f"sh -c {shlex.quote(script)}"]
     timeout = window_s + 4 * interval_s + 30.0
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise ColotuneError(f"{conn.name}: the probe did not finish in {timeout:g} s") from exc
-    except OSError as exc:
-        raise ColotuneError(f"{conn.name}: cannot run ssh ({exc})") from exc
+    done = ssh_run(
+        conn,
+        f"sh -c {shlex.quote(script)}",
+        timeout=timeout,
+        connect_timeout=10.0,
+        late="the probe did not finish",
+    )
     if done.returncode == 255:
         detail = (done.stderr.strip().splitlines() or ["ssh failed"])[-1]
         raise ColotuneError(f"{conn.name}: unreachable over SSH ({detail})")

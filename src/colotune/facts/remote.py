@@ -156,14 +156,28 @@ def collect(host_vars: dict[str, Any], *, timeout: float = 30.0, **options: Any)
     conn = connection(host_vars)
     python = f"sudo -n {conn.python}" if conn.become else conn.python
     command = collector_command(collector_args(**options), python=python)
-    argv = [*ssh_argv(conn, timeout=timeout), command]
+    done = ssh_run(conn, command, timeout=timeout, late="no snapshot")
+    return decode(conn.name, done.stdout, done.stderr, done.returncode)
+
+
+def ssh_run(
+    conn: Connection,
+    command: str,
+    *,
+    timeout: float,
+    late: str,
+    connect_timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run one shell command on the host over SSH, as Ansible would connect. CollectError
+    when ssh cannot run or the command has not ended in `timeout` seconds (`late` names
+    what is missing then, e.g. "no snapshot")."""
+    argv = [*ssh_argv(conn, timeout=connect_timeout or timeout), command]
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise CollectError(f"{conn.name}: no snapshot within {timeout:g} s (timed out)") from exc
+        raise CollectError(f"{conn.name}: {late} within {timeout:g} s (timed out)") from exc
     except OSError as exc:
         raise CollectError(f"{conn.name}: cannot run ssh ({exc})") from exc
-    return decode(conn.name, done.stdout, done.stderr, done.returncode)
 
 
 def live_topology(host_vars: dict[str, Any], *, timeout: float = 30.0) -> Topology:

@@ -138,14 +138,19 @@ def parse_ethtool_timestamping(text: str) -> dict[str, Any]:
     return result
 
 
-def parse_ethtool_driver(text: str) -> dict[str, str]:
-    """`ethtool -i IFACE`: {"driver": "igb", "version": ..., "bus-info": ...}."""
+def _colon_pairs(text: str) -> dict[str, str]:
+    """Lines "key: value" as {key: value}, both stripped; other lines are skipped."""
     result: dict[str, str] = {}
     for line in text.splitlines():
         key, sep, value = line.partition(":")
         if sep:
             result[key.strip()] = value.strip()
     return result
+
+
+def parse_ethtool_driver(text: str) -> dict[str, str]:
+    """`ethtool -i IFACE`: {"driver": "igb", "version": ..., "bus-info": ...}."""
+    return _colon_pairs(text)
 
 
 def parse_interrupts(text: str) -> dict[str, Any]:
@@ -248,12 +253,7 @@ def parse_systemctl_show(text: str) -> list[dict[str, str]]:
 
 def parse_status(text: str) -> dict[str, str]:
     """/proc/PID/status (or .../task/TID/status): {"Name": "ptp4l", "Cpus_allowed_list": ...}."""
-    result: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            result[key] = value.strip()
-    return result
+    return _colon_pairs(text)
 
 
 def parse_swaps(text: str) -> list[dict[str, str]]:

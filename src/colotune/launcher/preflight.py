@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from colotune.launcher.config import PlanView, TraderConfig
@@ -60,13 +60,7 @@ class Finding:
         )
 
     def to_dict(self) -> dict[str, str]:
-        return {
-            "control": self.control,
-            "status": self.status,
-            "expected": self.expected,
-            "actual": self.actual,
-            "message": self.message,
-        }
+        return asdict(self)
 
 
 def collect(root: str = "/") -> dict[str, Any]:

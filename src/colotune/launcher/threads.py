@@ -10,7 +10,7 @@ CPUs, and reads the result back from the kernel.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from colotune.host import cpulist, parsers
@@ -81,18 +81,7 @@ class Placement:
     renamed_from: tuple[str, ...] = ()  # names the thread carried before (a late-named thread)
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "tid": self.tid,
-            "name": self.name,
-            "planned_cpu": self.planned_cpu,
-            "before": self.before,
-            "after": self.after,
-            "policy": self.policy,
-            "fixed": self.fixed,
-            "error": self.error,
-            "last_cpu": self.last_cpu,
-            "renamed_from": list(self.renamed_from),
-        }
+        return {**asdict(self), "renamed_from": list(self.renamed_from)}
 
 
 def refresh_last_cpu(pid: int, seen: dict[int, Placement], proc: Path = Path("/proc")) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 from colotune.errors import ColotuneError
 from colotune.host import parsers
 from colotune.host import topology as _topology
+from colotune.ptp import log as ptp_log
+from colotune.ptp import pmc
 
 CPU = "sys/devices/system/cpu"
 
@@ -190,8 +192,6 @@ class Snapshot:
     def pmc_samples(self) -> dict[str, list[dict[str, Any]]]:
         """Per ptp4l socket, each pmc sample as colotune.ptp.pmc.sample reads it:
         [{"t", "answered", "offset_ns", "port_state", "gm_present", "ingress_time_ns", ...}]."""
-        from colotune.ptp import pmc
-
         ptp = self.raw.get("ptp") or {}
         result: dict[str, list[dict[str, Any]]] = {}
         for sock, samples in (ptp.get("samples") or {}).items():
@@ -208,6 +208,4 @@ class Snapshot:
         log = (self.raw.get("systemd") or {}).get("phc2sys_log")
         if not log:
             return None
-        from colotune.ptp import log as ptp_log
-
         return ptp_log.locked_offsets(ptp_log.parse(str(log.get("out", ""))), program="phc2sys")

@@ -1,8 +1,8 @@
 """The on-host collector: reads /proc, /sys, ethtool, pmc and systemd once, prints JSON.
 
 Runs on the target with nothing but python3 (standard library, plus
-colotune.host.cpulist, colotune.host.topology and colotune.host.parsers, which the
-bundle in colotune.facts.bundle ships along). It is read-only: it opens
+colotune.host.cpulist, colotune.host.topology and colotune.host.parsers, which
+colotune.bundle ships along). It is read-only: it opens
 files for reading and runs only commands that report (ethtool -c/-g/-k/-T/-i,
 pmc GET, systemctl show, journalctl). Before anything else it pins itself,
 and so every command it starts, to the housekeeping CPUs (the online CPUs

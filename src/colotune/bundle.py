@@ -40,7 +40,12 @@ PROGRAMS: dict[str, tuple[tuple[str, ...], str]] = {
         'raise SystemExit(sys.modules["colotune.host.collector"].main())',
     ),
     "tune": (
-        ("colotune.host.cpulist", "colotune.host.parsers", "colotune.host.tune"),
+        (
+            "colotune.host.cpulist",
+            "colotune.host.topology",
+            "colotune.host.parsers",
+            "colotune.host.tune",
+        ),
         "from colotune.host import tune\nraise SystemExit(tune.main())",
     ),
 }

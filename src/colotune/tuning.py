@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from colotune.host import tune
 from colotune.plan import PLAN_ARGUMENTS, Plan
 from colotune.profile import HostProfile, is_trading_time
 
@@ -24,16 +25,10 @@ class Sysctl:
     at_least: bool = False  # a larger number is as good (colotune-tune leaves it alone)
 
     def satisfied_by(self, current: str) -> bool:
-        if self.at_least:
-            return _is_int(current) and int(current) >= int(self.value)
-        return current.split() == self.value.split()
+        return tune.sysctl_satisfied(current, self.value, self.at_least)
 
     def to_dict(self) -> dict[str, Any]:
         return {"value": self.value, "control": self.control, "at_least": self.at_least}
-
-
-def _is_int(text: str) -> bool:
-    return text.strip().lstrip("-").isdigit()
 
 
 # Kernel and VM sysctls every tuned host gets (FIELD.md: jitter sources). roles/tuning

@@ -128,3 +128,16 @@ def test_a_directory_that_is_not_sysfs(tmp_path: Path) -> None:
         topology.load(tmp_path)
     with pytest.raises(TopologyError, match="no such file"):
         topology.load(tmp_path / "missing.tar.gz")
+
+
+def test_nic_irqs_are_the_functions_and_the_queue_vectors_named_after_the_interface() -> None:
+    interrupts = (
+        "           CPU0       CPU1\n"
+        "  40:  1  2  IR-PCI-MSI  1-edge  ens1f0np0-TxRx-3\n"
+        "  41:  1  2  IR-PCI-MSI  2-edge  ens1f0np1-TxRx-3\n"
+        "  42:  1  2  IR-PCI-MSI  3-edge  ens1f0\n"
+        " LOC:  9  9  Local timer interrupts ens1f0np0\n"
+    )
+    assert topology.nic_irqs("ens1f0np0", (24, 25), interrupts) == {24, 25, 40}
+    assert topology.nic_irqs("ens1f0", (), interrupts) == {42}
+    assert topology.nic_irqs("ens1f0np0", (10,), "") == {10}

@@ -437,3 +437,37 @@ def test_the_tuning_action_names_a_state_the_host_cannot_take_and_changes_nothin
     assert "CPU 0 allows now: 1200000-3700000 kHz" in answer["msg"]
     assert answer["msg"].endswith("; nothing changed")
     assert host.read("sys/devices/system/cpu/cpu0/cpufreq/scaling_min_freq") == "1200000"
+
+
+def test_the_nic_irqs_the_role_places_are_those_the_audit_judges(tmp_path: Path) -> None:
+    """The MSI-X vectors of the PCI function behind a virtio netdev, a legacy INTx line, and
+    queue vectors named after the interface, as topology.nic_irqs counts them for TUN-012."""
+    pci = "sys/devices/pci0000:00"
+    host = tree(
+        tmp_path,
+        {
+            f"{pci}/0000:00:03.0/numa_node": "0",
+            f"{pci}/0000:00:03.0/msi_irqs/24": "msix",
+            f"{pci}/0000:00:03.0/msi_irqs/25": "msix",
+            f"{pci}/0000:00:03.0/virtio0/features": "1",
+            f"{pci}/0000:00:04.0/numa_node": "0",
+            f"{pci}/0000:00:04.0/irq": "10",
+            f"{pci}/0000:00:05.0/numa_node": "0",
+            f"{pci}/0000:00:05.0/msi_irqs/40": "msix",
+            "proc/interrupts": "           CPU0       CPU1\n"
+            "  24:  1  2  PCI-MSIX-0000:00:03.0  0-edge  virtio0-config\n"
+            "  30:  5  6  IR-PCI-MSI  1-edge  eth2-TxRx-0\n"
+            "  31:  5  6  IR-PCI-MSI  2-edge  eth20-TxRx-0\n"
+            " NMI:  0  0  Non-maskable interrupts",
+        },
+    )
+    net = tmp_path / "sys/class/net"
+    for name, device in (("eth0", "0000:00:03.0/virtio0"), ("eth1", "0000:00:04.0")):
+        (net / name).mkdir(parents=True)
+        os.symlink(f"../../../devices/pci0000:00/{device}", net / name / "device")
+    (net / "eth2").mkdir()
+    os.symlink("../../../devices/pci0000:00/0000:00:05.0", net / "eth2" / "device")
+
+    assert tune.nic_irqs(host, "eth0") == {24, 25}
+    assert tune.nic_irqs(host, "eth1") == {10}
+    assert tune.nic_irqs(host, "eth2") == {30, 40}

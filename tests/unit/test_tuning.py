@@ -12,7 +12,7 @@ import pytest
 
 from colotune import checks, profile, tuning
 from colotune.facts.snapshot import Snapshot
-from colotune.host import collector, topology
+from colotune.host import collector, topology, tune
 from colotune.plan import make_plan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,3 +130,31 @@ def test_the_reboot_play_judges_with_the_boot_controls() -> None:
     bare = {**shown, "cmdline": "ro quiet\n", "isolated": "\n", "nohz_full": "\n"}
     failed = filters.colotune_plan_in_effect(plan.model_dump(mode="json"), **bare)
     assert [line.split()[0] for line in failed] == ["TUN-001", "TUN-002", "TUN-003"], failed
+
+
+@pytest.mark.parametrize(
+    ("name", "current"),
+    [
+        ("vm.stat_interval", "20"),  # at_least: larger is as good
+        ("vm.stat_interval", "1"),
+        ("kernel.sched_rt_runtime_us", "-1"),
+        ("kernel.sched_rt_runtime_us", "950000"),
+        ("kernel.numa_balancing", "0 "),
+        ("kernel.numa_balancing", "1"),
+    ],
+)
+def test_the_role_and_the_audit_agree_on_each_sysctl(
+    tmp_path: Path, name: str, current: str
+) -> None:
+    # colotune-tune changes a sysctl exactly when the control's rule says it is unmet
+    wanted = tuning.SYSCTLS[name]
+    path = tmp_path / "proc/sys" / name.replace(".", "/")
+    path.parent.mkdir(parents=True)
+    path.write_text(current + "\n")
+    desired = {"irq_cpus": None, "sysctls": {name: wanted.to_dict()}}
+    changed = [
+        c
+        for c in tune.changes(tune.Host(root=tmp_path), desired)
+        if c.target.startswith("proc/sys")
+    ]
+    assert bool(changed) == (not wanted.satisfied_by(current))

@@ -127,34 +127,12 @@ def default_profile(plan: Plan, variables: dict[str, Any] | None = None) -> Host
 REGISTRY: dict[str, Control] = {}
 
 
-def control(
-    id: str,
-    title: str,
-    *,
-    guards: str,
-    risk: Risk,
-    role_tag: str,
-    severity: Severity = "error",
-    needs: Need | None = None,
-) -> Callable[[CheckFunction], CheckFunction]:
-    """Register a check function as a control."""
-
-    def register(function: CheckFunction) -> CheckFunction:
-        if id in REGISTRY:
-            raise ValueError(f"control {id} registered twice")
-        REGISTRY[id] = Control(
-            id=id,
-            title=title,
-            guards=guards,
-            risk=risk,
-            role_tag=role_tag,
-            function=function,
-            severity=severity,
-            needs=needs,
-        )
-        return function
-
-    return register
+def register(controls: Iterable[Control]) -> None:
+    """Add a family's table of controls to the registry."""
+    for item in controls:
+        if item.id in REGISTRY:
+            raise ValueError(f"control {item.id} registered twice")
+        REGISTRY[item.id] = item
 
 
 def cpus(value: Iterable[int]) -> str:

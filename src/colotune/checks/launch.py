@@ -10,19 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from colotune.checks.base import Context, Status, control, not_applicable
+from colotune.checks.base import Context, Control, Status, not_applicable, register
 
 Outcome = tuple[Status, str, str, str]
 PAGE_1G = "hugepages-1048576kB"
 
 
-@control(
-    "LCH-001",
-    "The plan's NIC is present",
-    guards="an engine started without its trading NIC (cabling, driver, or a stale plan)",
-    risk="disruptive",
-    role_tag="trader",
-)
 def nic_present(ctx: Context) -> Outcome:
     if not ctx.plan.nic.name:
         return not_applicable("plan names no NIC")
@@ -44,13 +37,6 @@ def _interfaces(ctx: Context) -> list[str]:
     return sorted({path.rsplit("/", 1)[1] for path in paths if path.startswith("sys/class/net/")})
 
 
-@control(
-    "LCH-002",
-    "Enough 1 GiB pages free on the plan's node for the engine",
-    guards="an engine that starts without the 1 GiB pages the plan reserved for it",
-    risk="disruptive",
-    role_tag="tuning_hugepages",
-)
 def hugepages_free(ctx: Context) -> Outcome:
     need = _pages_needed(ctx)
     if need == 0:
@@ -90,3 +76,26 @@ def _pages_needed(ctx: Context) -> int:
         return ctx.profile.trader_hugepages_free
     planned = (ctx.plan.hugepages.get(str(ctx.plan.numa_node)) or {}).get("1G", 0)
     return 1 if planned > 0 else 0
+
+
+# Each row: ID, title, what it guards against, risk of the fix, role tag, check.
+CONTROLS = (
+    Control(
+        "LCH-001",
+        "The plan's NIC is present",
+        "an engine started without its trading NIC (cabling, driver, or a stale plan)",
+        "disruptive",
+        "trader",
+        nic_present,
+    ),
+    Control(
+        "LCH-002",
+        "Enough 1 GiB pages free on the plan's node for the engine",
+        "an engine that starts without the 1 GiB pages the plan reserved for it",
+        "disruptive",
+        "tuning_hugepages",
+        hugepages_free,
+    ),
+)
+
+register(CONTROLS)

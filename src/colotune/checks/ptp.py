@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from colotune.checks.base import Context, Need, Status, control, not_applicable
+from colotune.checks.base import Context, Control, Need, Status, not_applicable, register
 from colotune.host.collector import TIME_DAEMONS, TIME_UNITS
 from colotune.profile import HostProfile
 from colotune.ptp import pmc, window
@@ -24,61 +24,38 @@ FIX = "ptp role, tag ptp"
 
 
 def ptp_control(
-    id: str, title: str, *, guards: str, needs: Need | None = None
-) -> Callable[[Check], Check]:
-    """Register a control of roles/ptp: a live fix (tag ptp), not applicable without PTP."""
+    id: str, function: Check, title: str, guards: str, needs: Need | None = None
+) -> Control:
+    """A control of roles/ptp: a live fix (tag ptp), not applicable without PTP."""
 
-    def register(function: Check) -> Check:
-        def check(ctx: Context) -> Outcome:
-            if not ctx.profile.ptp_enabled:
-                return not_applicable("ptp_enabled is false for this host")
-            return function(ctx)
+    def check(ctx: Context) -> Outcome:
+        if not ctx.profile.ptp_enabled:
+            return not_applicable("ptp_enabled is false for this host")
+        return function(ctx)
 
-        control(id, title, guards=guards, risk="live", role_tag="ptp", needs=needs)(check)
-        return function
-
-    return register
+    return Control(id, title, guards, "live", "ptp", check, needs=needs)
 
 
 @dataclass(frozen=True)
 class Daemon:
-    """A control that a linuxptp daemon is running."""
+    """What a control that a linuxptp daemon is running judges."""
 
-    id: str
-    title: str
-    guards: str
     comm: str  # the process name
     software: str = ""  # why it does not apply with software timestamping ("": it does)
-    needs: Need | None = None
 
 
-DAEMONS = (
-    Daemon("PTP-001", "ptp4l running", "the host clock drifting without PTP", "ptp4l"),
-    Daemon(
-        "PTP-002",
-        "phc2sys running",
-        "the system clock drifting from the NIC's PTP clock",
-        "phc2sys",
-        software="software timestamping: ptp4l disciplines CLOCK_REALTIME itself",
-        needs=("hardware", "phc2sys needs a NIC with a PTP hardware clock"),
-    ),
-)
+PTP4L = Daemon("ptp4l")
+PHC2SYS = Daemon("phc2sys", "software timestamping: ptp4l disciplines CLOCK_REALTIME itself")
 
 
 def _running(daemon: Daemon, ctx: Context) -> Outcome:
-    """The check of a DAEMONS row: its process is running."""
+    """The check of a Daemon: its process is running."""
     if daemon.software and ctx.profile.ptp_timestamping == "software":
         return not_applicable(daemon.software)
     found = ctx.snap.running(daemon.comm)
     if found:
         return ("pass", "running", f"PID {found[0]['pid']}", f"{daemon.comm} is running.")
     return ("fail", "running", "not running", f"Start {daemon.comm} ({FIX}).")
-
-
-for daemon in DAEMONS:
-    ptp_control(daemon.id, daemon.title, guards=daemon.guards, needs=daemon.needs)(
-        partial(_running, daemon)
-    )
 
 
 def _interface(ctx: Context) -> str | None:
@@ -164,58 +141,42 @@ def _offsets(summary: window.Summary, profile: HostProfile) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
-class WindowControl:
-    """A control that reports some findings of colotune.ptp.window.judge on the host's window."""
+class Window:
+    """What a control reports of colotune.ptp.window.judge on the host's window."""
 
-    id: str
-    title: str
-    guards: str
     findings: tuple[str, ...]  # the codes of the findings it reports
     shows: Callable[[window.Summary, HostProfile], tuple[str, str]]  # expected, actual
     passed: str  # the message when none of its findings is there
     advice: str  # what follows the findings in the message of a failure
     hints: tuple[tuple[str, str], ...] = ()  # (finding code, advice added when it is there)
     grandmaster: str = ""  # why it does not apply on a grandmaster ("": it does)
-    needs: Need | None = None
 
 
-WINDOW_CONTROLS = (
-    WindowControl(
-        "PTP-003",
-        "PTP port state SLAVE (MASTER on a grandmaster), never FAULTY",
-        "a port that lost its master or faulted on tx timestamps",
-        findings=("faulty", "port-state", "left-slave"),
-        shows=_port_states,
-        passed="The port is {expected}.",
-        advice=f" ({FIX}).",
-        hints=(("faulty", "raise ptp_tx_timestamp_timeout_ms if it timed out on tx timestamps"),),
-    ),
-    WindowControl(
-        "PTP-004",
-        "Grandmaster present and Sync arriving",
-        "holdover without a time source",
-        findings=("no-grandmaster", "sync-stale"),
-        shows=_grandmaster,
-        passed="A grandmaster is present.",
-        advice="; check the PTP network and the grandmaster.",
-        grandmaster="this host is the grandmaster",
-    ),
-    WindowControl(
-        "PTP-005",
-        "Offset from master within ptp_max_offset_ns (P99 and max over the window)",
-        "order and market-data timestamps off true time",
-        findings=("no-offsets", "offset-p99", "offset-max"),
-        shows=_offsets,
-        passed="The clock is within its offset window.",
-        advice=f"; check the PTP path and servo ({FIX}).",
-        grandmaster="this host is the grandmaster (offset 0 by definition)",
-        needs=("slow", "judges offsets over --ptp-window seconds"),
-    ),
+PORT_STATE = Window(
+    ("faulty", "port-state", "left-slave"),
+    _port_states,
+    "The port is {expected}.",
+    f" ({FIX}).",
+    hints=(("faulty", "raise ptp_tx_timestamp_timeout_ms if it timed out on tx timestamps"),),
+)
+GRANDMASTER = Window(
+    ("no-grandmaster", "sync-stale"),
+    _grandmaster,
+    "A grandmaster is present.",
+    "; check the PTP network and the grandmaster.",
+    grandmaster="this host is the grandmaster",
+)
+OFFSETS = Window(
+    ("no-offsets", "offset-p99", "offset-max"),
+    _offsets,
+    "The clock is within its offset window.",
+    f"; check the PTP path and servo ({FIX}).",
+    grandmaster="this host is the grandmaster (offset 0 by definition)",
 )
 
 
-def _judged(row: WindowControl, ctx: Context) -> Outcome:
-    """The check of a WINDOW_CONTROLS row: none of its findings on the host's window."""
+def _judged(row: Window, ctx: Context) -> Outcome:
+    """The check of a Window: none of its findings on the host's window."""
     if row.grandmaster and ctx.profile.ptp_role == "grandmaster":
         return not_applicable(row.grandmaster)
     summary, findings, problem = _window(ctx)
@@ -232,16 +193,6 @@ def _judged(row: WindowControl, ctx: Context) -> Outcome:
     return ("fail", expected, actual, f"{message[0].upper()}{message[1:]}{row.advice}")
 
 
-for row in WINDOW_CONTROLS:
-    ptp_control(row.id, row.title, guards=row.guards, needs=row.needs)(partial(_judged, row))
-
-
-@ptp_control(
-    "PTP-006",
-    "phc2sys offset within ptp_max_offset_ns",
-    guards="the system clock off the NIC clock that PTP disciplines",
-    needs=("hardware", "phc2sys offsets need a NIC with a PTP hardware clock"),
-)
 def phc2sys_offset(ctx: Context) -> Outcome:
     if ctx.profile.ptp_timestamping == "software":
         return not_applicable("software timestamping: no phc2sys")
@@ -269,11 +220,6 @@ def phc2sys_offset(ctx: Context) -> Outcome:
     )
 
 
-@ptp_control(
-    "PTP-007",
-    "No competing time daemon",
-    guards="NTP/chrony fighting ptp4l/phc2sys over the system clock",
-)
 def no_competing_daemon(ctx: Context) -> Outcome:
     found = [d for d in ctx.snap.daemons if d.get("comm") in TIME_DAEMONS]
     enabled = sorted(
@@ -293,3 +239,52 @@ def no_competing_daemon(ctx: Context) -> Outcome:
         return ("pass", f"none of {shown}", "none", "PTP is the only discipline.")
     names = ", ".join(f"{d['comm']} (PID {d['pid']})" for d in found)
     return ("fail", "none running", names, f"Stop and mask {found[0]['comm']} ({FIX}).")
+
+
+# Each row: ID, check, title, what it guards against[, needs]; every fix is live (tag ptp).
+CONTROLS = (
+    ptp_control(
+        "PTP-001", partial(_running, PTP4L), "ptp4l running", "the host clock drifting without PTP"
+    ),
+    ptp_control(
+        "PTP-002",
+        partial(_running, PHC2SYS),
+        "phc2sys running",
+        "the system clock drifting from the NIC's PTP clock",
+        ("hardware", "phc2sys needs a NIC with a PTP hardware clock"),
+    ),
+    ptp_control(
+        "PTP-003",
+        partial(_judged, PORT_STATE),
+        "PTP port state SLAVE (MASTER on a grandmaster), never FAULTY",
+        "a port that lost its master or faulted on tx timestamps",
+    ),
+    ptp_control(
+        "PTP-004",
+        partial(_judged, GRANDMASTER),
+        "Grandmaster present and Sync arriving",
+        "holdover without a time source",
+    ),
+    ptp_control(
+        "PTP-005",
+        partial(_judged, OFFSETS),
+        "Offset from master within ptp_max_offset_ns (P99 and max over the window)",
+        "order and market-data timestamps off true time",
+        ("slow", "judges offsets over --ptp-window seconds"),
+    ),
+    ptp_control(
+        "PTP-006",
+        phc2sys_offset,
+        "phc2sys offset within ptp_max_offset_ns",
+        "the system clock off the NIC clock that PTP disciplines",
+        ("hardware", "phc2sys offsets need a NIC with a PTP hardware clock"),
+    ),
+    ptp_control(
+        "PTP-007",
+        no_competing_daemon,
+        "No competing time daemon",
+        "NTP/chrony fighting ptp4l/phc2sys over the system clock",
+    ),
+)
+
+register(CONTROLS)

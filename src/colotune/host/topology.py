@@ -18,7 +18,7 @@ import os
 import posixpath
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -390,8 +390,9 @@ def _read_nodes(tree: SysfsTree, cpus: dict[int, Cpu]) -> dict[int, Node]:
 _PCI_ADDRESS = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 
 
-def _read_nic(tree: SysfsTree, name: str) -> Nic | None:
-    """A NIC backed by a device; virtual interfaces (lo, veth, bridges) give None."""
+def read_nic(tree: SysfsTree, name: str) -> Nic | None:
+    """A NIC backed by a device; virtual interfaces (lo, veth, bridges) give None. Its `irqs`
+    are its PCI function's: the MSI/MSI-X vectors, else the legacy INTx line."""
     net = f"sys/class/net/{name}"
     if tree.readlink(f"{net}/device") is None:
         return None
@@ -436,6 +437,20 @@ def _read_nic(tree: SysfsTree, name: str) -> Nic | None:
     )
 
 
+def nic_irqs(name: str, function_irqs: Iterable[int], interrupts: str) -> frozenset[int]:
+    """The IRQs of network interface `name`, as the tuning role places them and the audit
+    judges them: its PCI function's (`Nic.irqs`), and every IRQ that /proc/interrupts
+    (`interrupts`) names after the interface, as drivers name their queue vectors
+    ("ens1f0np0-TxRx-3")."""
+    named = re.compile(rf"\b{re.escape(name)}\b")
+    found = set(function_irqs)
+    for line in interrupts.splitlines():
+        head, _, rest = line.partition(":")
+        if head.strip().isdigit() and named.search(rest):
+            found.add(int(head))
+    return frozenset(found)
+
+
 def _virtualization(tree: SysfsTree, flags: frozenset[str]) -> str | None:
     hypervisor = (tree.read("sys/hypervisor/type") or "").strip()
     if hypervisor:
@@ -475,7 +490,7 @@ def read(tree: SysfsTree, *, source: str = "") -> Topology:
     cpus = {cid: c._replace(node=node_of.get(cid)) for cid, c in cpus.items()}
     nics = {}
     for name in tree.listdir("sys/class/net"):
-        nic = _read_nic(tree, name)
+        nic = read_nic(tree, name)
         if nic is not None:
             nics[name] = nic
     flags = _cpu_flags(tree)

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from colotune.host import cpulist, parsers
+from colotune.host import cpulist, parsers, topology
 
 DESIRED_FILE = "/etc/colotune/tuning.json"
 # Present once colotune-tune has run since boot: a later restart (the role
@@ -194,10 +194,7 @@ def _memory_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
     for key, wanted in sorted(desired.get("sysctls", {}).items()):
         rel = "proc/sys/" + key.replace(".", "/")
         current = host.read(rel)
-        if current is None or current.split() == wanted["value"].split():
-            continue
-        at_least = wanted.get("at_least") and current.strip().isdigit()
-        if at_least and int(current) >= int(wanted["value"]):
+        if current is None or sysctl_satisfied(current, wanted["value"], wanted.get("at_least")):
             continue
         out.append(Change(wanted["control"], "live", rel, current, wanted["value"]))
     if desired.get("swap_off"):
@@ -206,6 +203,16 @@ def _memory_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
             device = line.split()[0]
             out.append(Change("TUN-019", "live", f"swap {device}", "on", "off"))
     return out
+
+
+def sysctl_satisfied(current: str, value: str, at_least: bool | None = False) -> bool:
+    """Does a sysctl's `current` text meet the `value` colotune keeps? With `at_least`, any
+    integer as large is as good (left alone); otherwise the same words. The one rule for the
+    role (here) and the controls (colotune.tuning.Sysctl.satisfied_by)."""
+    if current.split() == value.split():
+        return True
+    number = current.strip()
+    return bool(at_least) and number.lstrip("-").isdigit() and int(number) >= int(value)
 
 
 # ---------------------------------------------------------------- interrupts
@@ -325,13 +332,10 @@ def _kthread_changes(host: Host, desired: dict[str, Any]) -> list[Change]:
 
 
 def nic_irqs(host: Host, nic: str) -> set[int]:
-    """IRQs of a NIC: its PCI function's MSI vectors, or /proc/interrupts lines naming it."""
-    found = {int(i) for i in _listdir(host, f"sys/class/net/{nic}/device/msi_irqs") if i.isdigit()}
-    for line in (host.read("proc/interrupts") or "").splitlines():
-        head = line.split(":", 1)[0].strip()
-        if head.isdigit() and re.search(rf"\b{re.escape(nic)}\b", line):
-            found.add(int(head))
-    return found
+    """IRQs of a NIC by topology.nic_irqs, the rule the audit judges them by (TUN-012)."""
+    found = topology.read_nic(topology.SysfsTree(host.root), nic)
+    function_irqs = found.irqs if found is not None else ()
+    return set(topology.nic_irqs(nic, function_irqs, host.read("proc/interrupts") or ""))
 
 
 def _listdir(host: Host, rel: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from colotune import tuning
-from colotune.checks.base import Context, control, cpus, not_applicable
+from colotune.checks.base import Context, cpus, not_applicable
 from colotune.checks.tuning.common import CPU, REBOOT_FIX, Outcome
 from colotune.host import cpulist
 
@@ -27,14 +27,6 @@ def _same_cpus(ctx: Context, rel: str, what: str, fix: str) -> Outcome:
     return ("fail", cpus(expected), cpus(actual), f"{what} differ from the plan; {fix}.")
 
 
-@control(
-    "TUN-001",
-    "Kernel command line carries each plan argument exactly once",
-    guards="every boot-time source of jitter (isolation, tick, RCU, watchdogs, THP, C-states)",
-    risk="reboot",
-    role_tag="tuning_cmdline",
-    needs=("reboot", "kernel arguments take effect at boot"),
-)
 def kernel_arguments(ctx: Context) -> Outcome:
     problems = tuning.cmdline_problems(ctx.snap.cmdline, ctx.plan.kernel_args)
     expected = " ".join(ctx.plan.kernel_args)
@@ -48,26 +40,10 @@ def kernel_arguments(ctx: Context) -> Outcome:
     )
 
 
-@control(
-    "TUN-002",
-    "Isolated CPUs in effect (/sys/devices/system/cpu/isolated)",
-    guards="scheduler load balancing and unbound work landing on trading cores",
-    risk="reboot",
-    role_tag="tuning_cmdline",
-    needs=("reboot", "isolcpus takes effect at boot"),
-)
 def isolated_in_effect(ctx: Context) -> Outcome:
     return _same_cpus(ctx, f"{CPU}/isolated", "Isolated CPUs", REBOOT_FIX)
 
 
-@control(
-    "TUN-003",
-    "Tickless CPUs in effect (/sys/devices/system/cpu/nohz_full)",
-    guards="the scheduler tick (about 1000 interruptions/s per CPU)",
-    risk="reboot",
-    role_tag="tuning_cmdline",
-    needs=("reboot", "nohz_full takes effect at boot"),
-)
 def nohz_in_effect(ctx: Context) -> Outcome:
     unsupported = [line for line in ctx.snap.kmsg if "nohz unsupported" in line.lower()]
     if unsupported:
@@ -86,14 +62,6 @@ def nohz_in_effect(ctx: Context) -> Outcome:
     )
 
 
-@control(
-    "TUN-004",
-    "RCU callbacks offloaded from isolated CPUs",
-    guards="RCU callback processing on trading cores",
-    risk="reboot",
-    role_tag="tuning_cmdline",
-    needs=("reboot", "rcu_nocbs takes effect at boot"),
-)
 def rcu_offload(ctx: Context) -> Outcome:
     if (ctx.snap.raw.get("kmsg") or {}).get("error"):
         return not_applicable("the kernel log is not readable by the audit user")
@@ -121,13 +89,6 @@ def rcu_offload(ctx: Context) -> Outcome:
     )
 
 
-@control(
-    "TUN-005",
-    "Kernel log shows no ignored isolation argument",
-    guards="isolation arguments present on the command line but not in effect",
-    risk="reboot",
-    role_tag="tuning_cmdline",
-)
 def no_ignored_isolation(ctx: Context) -> Outcome:
     kmsg = ctx.snap.raw.get("kmsg") or {}
     if kmsg.get("error"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from colotune.checks.base import Context, control, cpus, not_applicable
+from colotune.checks.base import Context, cpus, not_applicable
 from colotune.checks.tuning.common import CPU, REBOOT_FIX, Outcome
 
 # Deepest idle exit latency (us) allowed with tuning_idle: c1.
@@ -15,37 +15,25 @@ def _no_cpufreq(ctx: Context) -> str:
     return "host has no cpufreq driver loaded"
 
 
-@control(
-    "TUN-007",
-    "CPU frequency governor as profiled on every CPU",
-    guards="frequency transitions and ramp-up latency",
-    risk="live",
-    role_tag="tuning_cpu",
-)
+def _per_cpu(expected: str, wrong: dict[int, str], passed: tuple[str, str], fix: str) -> Outcome:
+    """A cpufreq setting judged per CPU: `passed` (actual, message) when no CPU is `wrong`, else
+    what each wrong CPU shows and `fix`."""
+    if not wrong:
+        return ("pass", expected, *passed)
+    actual = ", ".join(f"CPU {c}: {text}" for c, text in sorted(wrong.items()))
+    return ("fail", expected, actual, f"{fix} (tuning role, tag tuning_cpu).")
+
+
 def governor(ctx: Context) -> Outcome:
     governors = ctx.snap.per_cpu("scaling_governor")
     if not governors:
         return not_applicable(_no_cpufreq(ctx))
     wanted = ctx.profile.tuning_governor
     wrong = {c: g for c, g in governors.items() if g != wanted}
-    if not wrong:
-        return ("pass", wanted, f"{wanted} on CPUs {cpus(governors)}", "Governor as profiled.")
-    actual = ", ".join(f"CPU {cpus([c])}: {g}" for c, g in sorted(wrong.items()))
-    return (
-        "fail",
-        wanted,
-        actual,
-        f"Set the governor back to {wanted} (tuning role, tag tuning_cpu).",
-    )
+    passed = (f"{wanted} on CPUs {cpus(governors)}", "Governor as profiled.")
+    return _per_cpu(wanted, wrong, passed, f"Set the governor back to {wanted}")
 
 
-@control(
-    "TUN-008",
-    "Energy-performance preference is performance",
-    guards="hardware P-state (HWP) down-clocking between bursts",
-    risk="live",
-    role_tag="tuning_cpu",
-)
 def energy_preference(ctx: Context) -> Outcome:
     prefs = ctx.snap.per_cpu("energy_performance_preference")
     if not prefs:
@@ -53,19 +41,10 @@ def energy_preference(ctx: Context) -> Outcome:
             return not_applicable(_no_cpufreq(ctx))
         return not_applicable("the cpufreq driver has no energy_performance_preference")
     wrong = {c: p for c, p in prefs.items() if p != "performance"}
-    if not wrong:
-        return ("pass", "performance", "performance", "EPP is performance everywhere.")
-    actual = ", ".join(f"CPU {c}: {p}" for c, p in sorted(wrong.items()))
-    return ("fail", "performance", actual, "Set EPP to performance (tuning role, tag tuning_cpu).")
+    passed = ("performance", "EPP is performance everywhere.")
+    return _per_cpu("performance", wrong, passed, "Set EPP to performance")
 
 
-@control(
-    "TUN-009",
-    "Turbo/boost as profiled",
-    guards="frequency changes when turbo headroom comes and goes",
-    risk="live",
-    role_tag="tuning_cpu",
-)
 def turbo(ctx: Context) -> Outcome:
     wanted = ctx.profile.tuning_turbo
     if wanted == "unchanged":
@@ -83,13 +62,6 @@ def turbo(ctx: Context) -> Outcome:
     return ("fail", wanted, actual, f"Turn turbo {wanted} (tuning role, tag tuning_cpu).")
 
 
-@control(
-    "TUN-027",
-    "CPU frequency floor (scaling_min_freq) as profiled",
-    guards="clocking down between bursts and the ramp back up when a burst arrives",
-    risk="live",
-    role_tag="tuning_cpu",
-)
 def min_frequency(ctx: Context) -> Outcome:
     wanted = ctx.profile.tuning_min_freq
     if wanted == "unchanged":
@@ -104,25 +76,10 @@ def min_frequency(ctx: Context) -> Outcome:
         target = ceilings.get(cpu) if wanted == "max" else str(wanted)
         if floor != target:
             wrong[cpu] = f"{floor} kHz" + (f" (max {target} kHz)" if wanted == "max" else "")
-    if not wrong:
-        return ("pass", expected, f"{expected} on CPUs {cpus(floors)}", "Frequency floor set.")
-    actual = ", ".join(f"CPU {c}: {text}" for c, text in sorted(wrong.items()))
-    return (
-        "fail",
-        expected,
-        actual,
-        f"Pin the frequency floor back to {expected} (tuning role, tag tuning_cpu).",
-    )
+    passed = (f"{expected} on CPUs {cpus(floors)}", "Frequency floor set.")
+    return _per_cpu(expected, wrong, passed, f"Pin the frequency floor back to {expected}")
 
 
-@control(
-    "TUN-010",
-    "Deep C-states held off on isolated CPUs",
-    guards="idle-state exit latency (tens to hundreds of us from deep C-states)",
-    risk="reboot",
-    role_tag="tuning_cmdline",
-    needs=("reboot", "C-state limits are kernel arguments"),
-)
 def idle_states(ctx: Context) -> Outcome:
     wanted = ctx.profile.tuning_idle
     if wanted == "default":

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from colotune.checks.base import Context, Result, control, cpus, not_applicable
+from colotune.checks.base import Context, Result, cpus, not_applicable
 from colotune.checks.tuning.common import Outcome, online_mask
 from colotune.host import cpulist
 
 
-@control(
-    "TUN-023",
-    "Unbound workqueues on housekeeping CPUs",
-    guards="kworker items running on trading cores",
-    risk="live",
-    role_tag="tuning_sysctl",
-)
 def workqueue_mask(ctx: Context) -> Outcome:
     text = ctx.snap.value("sys/devices/virtual/workqueue/cpumask")
     if text is None:
@@ -35,13 +28,6 @@ def workqueue_mask(ctx: Context) -> Outcome:
     )
 
 
-@control(
-    "TUN-024",
-    "No unexpected task allowed on an isolated CPU",
-    guards="stray processes and unbound kernel threads preempting the engine",
-    risk="live",
-    role_tag="tuning_affinity",
-)
 def stray_tasks(ctx: Context) -> Result:
     tasks = ctx.snap.tasks
     watched = cpulist.parse(tasks.get("watched", ""))
@@ -115,13 +101,6 @@ def stray_tasks(ctx: Context) -> Result:
     )
 
 
-@control(
-    "TUN-026",
-    "The audit itself ran on housekeeping CPUs only",
-    guards="the audit's own collector disturbing trading cores",
-    risk="live",
-    role_tag="tuning_affinity",
-)
 def collector_pinned(ctx: Context) -> Outcome:
     info = ctx.snap.collector
     affinity = cpulist.parse(str(info.get("affinity", "")))

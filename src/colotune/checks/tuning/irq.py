@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from colotune.checks.base import Context, Result, control, cpus, not_applicable
+from colotune.checks.base import Context, Result, cpus, not_applicable
 from colotune.checks.tuning.common import Outcome, online_mask
-from colotune.host import cpulist, parsers
+from colotune.host import cpulist, parsers, topology
 
 # Interrupts per second an isolated CPU may take in the measured window (an untuned CPU
 # takes about 1000/s from the tick alone).
@@ -20,13 +20,6 @@ def _managed(name: str) -> bool:
     return bool(MANAGED_IRQ.search(name))
 
 
-@control(
-    "TUN-011",
-    "No movable IRQ's effective affinity on an isolated CPU",
-    guards="device interrupts landing on trading cores",
-    risk="live",
-    role_tag="tuning_irq",
-)
 def irqs_off_isolated(ctx: Context) -> Result:
     bad: list[str] = []
     managed: list[str] = []
@@ -60,13 +53,6 @@ def irqs_off_isolated(ctx: Context) -> Result:
     )
 
 
-@control(
-    "TUN-012",
-    "Trading NIC IRQs on the plan's IRQ CPUs",
-    guards="NIC interrupts on trading cores or on the far node",
-    risk="live",
-    role_tag="tuning_irq",
-)
 def nic_irqs(ctx: Context) -> Outcome:
     name = ctx.plan.nic.name
     if not name:
@@ -79,10 +65,7 @@ def nic_irqs(ctx: Context) -> Outcome:
             "absent",
             f"NIC {name} is not on the host; check tuning_nic.",
         )
-    numbers = set(nic.irqs)
-    for irq, row in ctx.snap.interrupts["irqs"].items():
-        if irq.isdigit() and re.search(rf"\b{re.escape(name)}\b", row["desc"]):
-            numbers.add(int(irq))
+    numbers = topology.nic_irqs(name, nic.irqs, ctx.snap.file("proc/interrupts") or "")
     wrong = []
     for irq in sorted(numbers):
         aff = ctx.snap.irqs.get(irq)
@@ -105,13 +88,6 @@ def nic_irqs(ctx: Context) -> Outcome:
     )
 
 
-@control(
-    "TUN-013",
-    "Default IRQ affinity on the plan's IRQ CPUs",
-    guards="newly requested IRQs landing on trading cores",
-    risk="live",
-    role_tag="tuning_irq",
-)
 def default_affinity(ctx: Context) -> Outcome:
     text = ctx.snap.value("proc/irq/default_smp_affinity")
     if text is None:
@@ -132,13 +108,6 @@ def default_affinity(ctx: Context) -> Outcome:
     )
 
 
-@control(
-    "TUN-014",
-    "irqbalance as profiled (stopped, or banned from isolated CPUs)",
-    guards="irqbalance moving IRQs onto trading cores",
-    risk="disruptive",
-    role_tag="tuning_irq",
-)
 def irqbalance(ctx: Context) -> Outcome:
     running = ctx.snap.running("irqbalance")
     mode = ctx.profile.tuning_irqbalance
@@ -187,14 +156,6 @@ def irqbalance(ctx: Context) -> Outcome:
     )
 
 
-@control(
-    "TUN-025",
-    "Interrupt rate on isolated CPUs over the measured window",
-    guards="the tick and IPIs still hitting trading cores",
-    risk="reboot",
-    role_tag="tuning_cmdline",
-    needs=("slow", "counts interrupts over --irq-window seconds"),
-)
 def irq_rate(ctx: Context) -> Outcome:
     window = ctx.snap.raw.get("interrupt_window")
     if not window:

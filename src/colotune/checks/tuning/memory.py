@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from colotune.checks.base import Context, control, not_applicable
+from colotune.checks.base import Context, not_applicable
 from colotune.checks.tuning import sysctl
 from colotune.checks.tuning.common import REBOOT_FIX, Outcome
 
 
-@control(
-    "TUN-006",
-    "1 GiB hugepages per NUMA node as planned",
-    guards="TLB misses and page faults on the trading path; memory on the far node",
-    risk="reboot",
-    role_tag="tuning_hugepages",
-    needs=("reboot", "per-node 1 GiB pages are reserved at boot"),
-)
 def hugepages(ctx: Context) -> Outcome:
     expected = {int(n): sizes.get("1G", 0) for n, sizes in ctx.plan.hugepages.items()}
     actual = ctx.snap.hugepages()
@@ -40,55 +32,28 @@ def hugepages(ctx: Context) -> Outcome:
     )
 
 
-@control(
-    "TUN-017",
-    "Transparent hugepages never",
-    guards="khugepaged compaction and THP fault stalls",
-    risk="live",
-    role_tag="tuning_memory",
-)
+def _kernel_setting(value: str | None, wanted: str, feature: str, passed: str, fix: str) -> Outcome:
+    """A memory setting whose file reads `value`: `wanted`, or not applicable on a kernel built
+    without `feature` (no file)."""
+    if value is None:
+        return not_applicable(f"kernel built without {feature}")
+    if value == wanted:
+        return ("pass", wanted, value, passed)
+    return ("fail", wanted, value, f"{fix} (tuning role, tag tuning_memory).")
+
+
 def thp(ctx: Context) -> Outcome:
     value = ctx.snap.selected("sys/kernel/mm/transparent_hugepage/enabled")
-    if value is None:
-        return not_applicable("kernel built without transparent hugepages")
-    if value == "never":
-        return ("pass", "never", value, "THP is off.")
-    return (
-        "fail",
-        "never",
-        value,
-        "Set transparent_hugepage to never (tuning role, tag tuning_memory).",
-    )
+    fix = "Set transparent_hugepage to never"
+    return _kernel_setting(value, "never", "transparent hugepages", "THP is off.", fix)
 
 
-@control(
-    "TUN-018",
-    "Kernel samepage merging off",
-    guards="ksmd scanning and copy-on-write faults",
-    risk="live",
-    role_tag="tuning_memory",
-)
 def ksm(ctx: Context) -> Outcome:
     value = ctx.snap.value("sys/kernel/mm/ksm/run")
-    if value is None:
-        return not_applicable("kernel built without KSM")
-    if value == "0":
-        return ("pass", "0", value, "KSM is off.")
-    return (
-        "fail",
-        "0",
-        value,
-        "Write 0 to /sys/kernel/mm/ksm/run (tuning role, tag tuning_memory).",
-    )
+    fix = "Write 0 to /sys/kernel/mm/ksm/run"
+    return _kernel_setting(value, "0", "KSM", "KSM is off.", fix)
 
 
-@control(
-    "TUN-019",
-    "No swap in use (and vm.swappiness=0)",
-    guards="major faults paging the engine back in",
-    risk="live",
-    role_tag="tuning_memory",
-)
 def swap(ctx: Context) -> Outcome:
     if ctx.snap.file("proc/swaps") is None:
         return (

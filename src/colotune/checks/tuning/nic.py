@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 from colotune import tuning
-from colotune.checks.base import Context, Result, control, not_applicable
+from colotune.checks.base import Context, Result, not_applicable
 from colotune.checks.tuning.common import Outcome
 from colotune.host import parsers
 
 
-@control(
-    "TUN-015",
-    "Trading NIC interrupt coalescing off (rx-usecs 0, adaptive-rx and adaptive-tx off)",
-    guards="receive latency added by interrupt moderation",
-    risk="disruptive",
-    role_tag="tuning_nic",
-    needs=("hardware", "interrupt coalescing needs a NIC driver that supports it"),
-)
 def coalescing(ctx: Context) -> Outcome | Result:
     name = ctx.plan.nic.name
     if not name:

@@ -25,7 +25,7 @@ from typing import Any
 from ansible.plugins.action import ActionBase
 
 SCOPES = ("all", "nic")
-RISKS = ("live", "disruptive")
+RISKS = ("live", "disruptive", "reboot")  # colotune.checks.base.Risk
 
 
 class ActionModule(ActionBase):  # type: ignore[misc]
@@ -38,7 +38,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]
         task_vars = task_vars or {}
         result: dict[str, Any] = super().run(tmp, task_vars)
         args = self._task.args
-        desired, allow = args.get("desired"), args.get("allow", list(RISKS))
+        desired, allow = args.get("desired"), args.get("allow", ["live", "disruptive"])
         scope = args.get("scope", "all")
         problems = []
         if not isinstance(desired, dict):

@@ -73,6 +73,8 @@ static void usage(void)
         "  --gateway HOST:PORT     order gateway (default 127.0.0.1:31002)\n"
         "  --user NAME             login user, up to 6 characters (default COLO)\n"
         "  --password PW           login password, up to 10 characters (default secret)\n"
+        "  --password-file FILE    read the password from FILE instead (first line), so that\n"
+        "                          it is not in the command line\n"
         "  --soup-session NAME     requested session, up to 10 characters (default: any)\n"
         "  --connect-timeout-ms N  keep trying to connect this long (default 5000)\n"
         "  --heartbeat-ms N        client heartbeat interval (default 1000)\n"
@@ -158,6 +160,23 @@ static void parse_cpu(const char *arg)
     }
 }
 
+/* The gateway password from the first line of a file (a systemd credential, a 0600 file):
+ * kept out of argv, which every user can read in /proc. */
+static const char *read_password(const char *path)
+{
+    static char pw[16];
+    FILE *f = fopen(path, "r");
+    if (!f)
+        usage_error("--password-file: cannot read %s: %s", path, strerror(errno));
+    size_t n = fread(pw, 1, sizeof pw - 1, f);
+    fclose(f);
+    pw[n] = 0;
+    pw[strcspn(pw, "\r\n")] = 0;
+    if (strlen(pw) > 10)
+        usage_error("--password-file: %s holds more than 10 characters on its first line", path);
+    return pw;
+}
+
 static void parse_args(int argc, char **argv)
 {
     O.group = "239.1.1.1";
@@ -180,7 +199,7 @@ static void parse_args(int argc, char **argv)
     O.heartbeat_ms = 1000;
     O.bench_passes = 5;
     O.warm = 1;
-    enum { O_GROUP = 256, O_PORT, O_IFACE, O_EXIT_END, O_GW, O_USER, O_PW, O_SSESS, O_CTO, O_HB,
+    enum { O_GROUP = 256, O_PORT, O_IFACE, O_EXIT_END, O_GW, O_USER, O_PW, O_PWFILE, O_SSESS, O_CTO, O_HB,
            O_BUY, O_SELL, O_QTY, O_MAXQTY, O_MAXPOS, O_MAXRATE, O_KILL, O_MAXSYM, O_MAXLVL,
            O_MAXORD, O_CPU, O_STATS, O_TRACE, O_BENCH, O_PASSES, O_NO_WARM, O_HELP };
     static const struct option lo[] = {
@@ -191,6 +210,7 @@ static void parse_args(int argc, char **argv)
         {"gateway", 1, 0, O_GW},
         {"user", 1, 0, O_USER},
         {"password", 1, 0, O_PW},
+        {"password-file", 1, 0, O_PWFILE},
         {"soup-session", 1, 0, O_SSESS},
         {"connect-timeout-ms", 1, 0, O_CTO},
         {"heartbeat-ms", 1, 0, O_HB},
@@ -240,6 +260,7 @@ static void parse_args(int argc, char **argv)
                 usage_error("--password: expected at most 10 characters");
             O.password = optarg;
             break;
+        case O_PWFILE: O.password = read_password(optarg); break;
         case O_SSESS:
             if (strlen(optarg) > 10)
                 usage_error("--soup-session: expected at most 10 characters, got '%s'", optarg);

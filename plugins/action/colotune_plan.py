@@ -7,17 +7,18 @@ them, and sets these facts:
   colotune_plan     the plan (the same JSON as `colotune plan --json`)
   colotune_guard    market hours: {trading, forced, allowed: [risk classes], reason}
   colotune_tuning   the runtime state colotune-tune keeps (for roles/tuning)
-  colotune_host     {kernel_release, virtualization, plan_keys}
+  colotune_host     {kernel_release, virtualization, plan_keys, collector_command}
 
 The variable `colotune_now` (ISO 8601 with offset) pins the clock of the
-market-hours guard, for rehearsals and tests.
+market-hours guard: a test override, refused by the profile where
+`colotune_environment` is production, and reported as a warning whenever used
+(`colotune_guard.clock_override`).
 An invalid profile or a plan that cannot be made fails the task before
 anything changes, with colotune's own message.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
@@ -30,6 +31,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         from colotune import bundle, plan, profile, tuning
+        from colotune.audit import nic_args as audit_args
         from colotune.errors import ColotuneError
         from colotune.host import topology
 
@@ -59,19 +61,23 @@ class ActionModule(ActionBase):  # type: ignore[misc]
             }
             prof = profile.build(variables, host=host)
             made = plan.make_plan(topo, prof, host=host)
-            now = prof.colotune_now or dt.datetime.now(dt.UTC)
+            guard = tuning.guard(prof)
         except (ColotuneError, topology.TopologyError, ValueError) as exc:
             return {**result, "failed": True, "msg": str(exc)}
         result["ansible_facts"] = {
             "colotune_plan": made.model_dump(mode="json"),
-            "colotune_guard": tuning.guard(prof, now),
+            "colotune_guard": guard,
             "colotune_tuning": tuning.desired_state(made, prof),
             "colotune_host": {
                 "kernel_release": topo.kernel_release,
                 "virtualization": topo.virtualization,
                 "plan_keys": list(plan.PLAN_ARGUMENTS),
+                # the audit's collector, as playbooks/reboot.yml runs it after a boot
+                "collector_command": bundle.stdin_command(audit_args(prof), python=python),
             },
         }
+        if guard["clock_override"]:
+            result["warnings"] = [f"{host}: TEST CLOCK: {guard['clock_override']}"]
         result["changed"] = False
         result["msg"] = made.explanations
         return result

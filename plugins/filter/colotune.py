@@ -42,10 +42,25 @@ def colotune_cmdline_problems(cmdline: str, kernel_args: list[str]) -> list[str]
     return tuning.cmdline_problems(parsers.parse_cmdline(cmdline), kernel_args)
 
 
+def colotune_after_boot(collected: str, variables: dict[str, Any], host: str) -> list[str]:
+    """What stops the reboot rollout at `host`: its PTP controls (ptp4l locked) and the
+    audit's verdict, judged on the collector's JSON; empty when the host is locked and go."""
+    import datetime as dt
+    import json
+
+    from colotune import profile
+    from colotune.audit import after_boot
+
+    prof = profile.build(profile.profile_variables(variables), host=host)
+    raw = json.loads(collected)
+    return after_boot.problems(host, raw, prof, today=dt.datetime.now(dt.UTC).date())
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "colotune_bundle": colotune_bundle,
             "colotune_plan_in_effect": colotune_plan_in_effect,
             "colotune_cmdline_problems": colotune_cmdline_problems,
+            "colotune_after_boot": colotune_after_boot,
         }

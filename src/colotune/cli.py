@@ -4,14 +4,18 @@ Exit codes (the same for every subcommand):
   0  done / all go
   1  drift only in waived or warning controls (audit)
   2  bad input, a failing control, or an unreachable host; the message says which
+  3  colotune itself failed (a bug): one line says where; COLOTUNE_DEBUG=1 shows the traceback
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from colotune.errors import ColotuneError
@@ -20,6 +24,8 @@ from colotune.host.topology import TopologyError
 EXIT_OK = 0
 EXIT_DRIFT = 1
 EXIT_ERROR = 2
+EXIT_INTERNAL = 3
+DEBUG_ENV = "COLOTUNE_DEBUG"
 
 
 class _Command(Protocol):
@@ -50,11 +56,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def internal_error(exc: BaseException) -> str:
+    """One line for an exception colotune did not expect: its type, the file:line of the
+    innermost colotune frame, its message and what to do."""
+    package = Path(__file__).resolve().parent
+    where = "?"
+    for frame in traceback.extract_tb(exc.__traceback__):
+        path = Path(frame.filename).resolve()
+        if path.is_relative_to(package):
+            where = f"{path.relative_to(package.parent)}:{frame.lineno} in {frame.name}"
+    message = " ".join(str(exc).split())
+    if len(message) > 200:
+        message = message[:197] + "..."
+    return (
+        f"colotune: internal error: {type(exc).__name__} at {where}"
+        + (f": {message}" if message else "")
+        + f"; this is a colotune bug, rerun with {DEBUG_ENV}=1 for the traceback"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
     try:
+        args = build_parser().parse_args(argv)
+        func: Callable[[argparse.Namespace], int] = args.func
         return func(args)
     except (ColotuneError, TopologyError) as exc:
         print(f"colotune: error: {exc}", file=sys.stderr)
@@ -62,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("colotune: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: never exit 1, which reads as drift
+        print(internal_error(exc), file=sys.stderr)
+        if os.environ.get(DEBUG_ENV) == "1":
+            traceback.print_exception(exc, file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

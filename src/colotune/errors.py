@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+import reprlib
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxstring = 80
+_REPR.maxother = 80
+_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = _REPR.maxset = 6
+
+
+def shown(value: object) -> str:
+    """A value for a message: its repr, cut short (a huge or deeply nested value stays short)."""
+    return _REPR.repr(value)
+
 
 class ColotuneError(Exception):
     """Bad input or an impossible request. The CLI prints it and exits 2, no traceback.
@@ -20,4 +33,4 @@ class InputError(ColotuneError):
         self.value = value
         self.problem = problem
         where = f"host {host}: " if host else ""
-        super().__init__(f"{where}{variable}={value!r}: {problem}")
+        super().__init__(f"{where}{variable}={shown(value)}: {problem}")

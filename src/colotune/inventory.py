@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from colotune import profile
+from colotune import profile, yamlinput
 from colotune.errors import ColotuneError
 
 DEFAULT_INVENTORY = "inventory"
@@ -63,11 +63,16 @@ def host_variables(inventory: str, limit: str | None) -> dict[str, dict[str, Any
         )
     result: dict[str, dict[str, Any]] = {}
     for host in hosts:
-        merged = variables.get_vars(host=host, include_hostvars=False)
+        try:
+            merged = variables.get_vars(host=host, include_hostvars=False)
+        except AnsibleError as exc:  # a group_vars/host_vars file that is not YAML
+            message = " ".join(str(exc).split())[:500]
+            raise ColotuneError(f"inventory {inventory}: host {host.name}: {message}") from None
         templar = Templar(loader=loader, variables=merged)
         host_vars: dict[str, Any] = {}
         for key, value in merged.items():
             if key.startswith(profile.PREFIXES) or key.startswith("ansible_"):
+                yamlinput.check_size(value, f"inventory {inventory}: host {host.name}: {key}")
                 try:
                     host_vars[key] = _plain(templar.template(value))
                 except AnsibleError as exc:

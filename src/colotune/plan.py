@@ -151,12 +151,42 @@ class _Planner:
         """Cores of which `cpus` holds some online threads but not all."""
         return [core for core in self.topo.cores() if core & cpus and not core <= cpus]
 
+    def node_cpus(self, node: int) -> frozenset[int]:
+        return self.topo.nodes[node].cpus & self.online
+
+    def cpu_less(self, node: int) -> str:
+        """Why `node`, which has no online CPU, cannot be the trading node, and which to use."""
+        topo = self.topo
+        cpus = topo.nodes[node].cpus
+        if cpus:
+            what = f"node {node} has no online CPUs (CPUs {_cpus(cpus)} are offline)"
+        elif topo.nodes[node].mem_total_kb:
+            what = f"node {node} has no CPUs (memory-only: CXL/HBM)"
+        else:
+            what = f"node {node} has no CPUs and no memory"
+        ids = sorted(topo.nodes)
+        distances = topo.nodes[node].distances  # one per online node, in node order
+        with_cpus = sorted(
+            (n for n in ids if self.node_cpus(n)),
+            key=lambda n: (distances[ids.index(n)] if len(distances) == len(ids) else 255, n),
+        )
+        if not with_cpus:
+            return f"{what}, and no node has online CPUs"
+        return (
+            f"{what}; the trading CPUs must be on a node with CPUs: set tuning_numa_node to "
+            f"{with_cpus[0]} (the nearest; nodes with CPUs: "
+            f"{', '.join(map(str, sorted(with_cpus)))})"
+        )
+
     def trading_node(self) -> tuple[int, PlanNic] | None:
         prof, topo = self.prof, self.topo
         nodes = sorted(topo.nodes)
         node = prof.tuning_numa_node
         if node is not None and node not in topo.nodes:
             self.error("tuning_numa_node", node, f"no such NUMA node (this host has {nodes})")
+            return None
+        if node is not None and not self.node_cpus(node):
+            self.error("tuning_numa_node", node, self.cpu_less(node))
             return None
         if prof.tuning_nic is None:
             assert node is not None  # the profile requires one of the two
@@ -176,6 +206,29 @@ class _Planner:
             pci_address=nic.pci_address,
             driver=nic.driver,
         )
+        unusable = problem = ""
+        if nic.numa_node >= 0 and nic.numa_node not in topo.nodes:
+            unusable = "which is not an online node"
+            problem = (
+                f"NIC {nic.name} reports node {nic.numa_node}, which is not an online NUMA "
+                f"node of this host (nodes: {nodes}); set tuning_numa_node to the node its "
+                "PCIe slot hangs off"
+            )
+        elif nic.numa_node >= 0 and not self.node_cpus(nic.numa_node):
+            unusable = "which has no " + ("online " if topo.nodes[nic.numa_node].cpus else "")
+            unusable += "CPUs"
+            problem = f"NIC {nic.name} is on node {nic.numa_node}, but " + self.cpu_less(
+                nic.numa_node
+            )
+        if problem:
+            if node is not None:
+                self.why.append(
+                    f"trading node {node}: tuning_numa_node (NIC {nic.name} is on node "
+                    f"{nic.numa_node}, {unusable})"
+                )
+                return node, ref
+            self.error("tuning_nic", prof.tuning_nic, problem)
+            return None
         if nic.numa_node >= 0:
             if node is not None and node != nic.numa_node:
                 self.error(

@@ -13,7 +13,7 @@ import datetime as dt
 import difflib
 import re
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -23,11 +23,12 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from colotune.errors import ColotuneError, InputError
+from colotune.errors import ColotuneError, InputError, shown
 from colotune.host import cpulist
 
 # Variables with these prefixes belong to colotune; anything else in the
@@ -48,6 +49,77 @@ def _number_as_text(value: Any) -> Any:
 
 
 CpuList = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_valid_cpulist)]
+
+
+def _whole_number(value: Any) -> Any:
+    """A count: an int, or a string of ASCII digits (Jinja renders numbers as text).
+
+    Refuses true/false (pydantic would take them as 1/0) and digits of other scripts
+    (fullwidth, Arabic-Indic), which Python's int() would accept.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a boolean, not a number (valid: a whole number, e.g. 2)")
+    if isinstance(value, str):
+        if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", value) or len(value) > 20:
+            raise ValueError(f"{value!r} is not a whole number (valid: ASCII digits 0-9, e.g. 2)")
+        return int(value)
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_whole_number)]
+
+
+def _interface_name(value: str) -> str:
+    """A Linux interface name as the kernel's dev_valid_name() accepts it."""
+    if (
+        not value
+        or len(value.encode()) > 15
+        or value in (".", "..")
+        or any(c in "/:" or c.isspace() for c in value)
+    ):
+        raise ValueError(
+            f"{value!r} is not a Linux interface name (valid: 1-15 bytes, no '/', ':' or "
+            "whitespace, not '.' or '..', e.g. ens1f0np0)"
+        )
+    return value
+
+
+IfName = Annotated[str, AfterValidator(_interface_name)]
+
+
+def _not_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError(
+            "empty; an empty value would leave this unmanaged without saying so (valid: a "
+            "value, or leave the variable out to use its default)"
+        )
+    return value
+
+
+Text = Annotated[str, AfterValidator(_not_empty)]
+
+# One kernel argument: key or key=value, as /proc/cmdline and GRUB carry it. The value
+# keeps to characters that mean nothing to the shell that sources the GRUB drop-in.
+_KERNEL_ARG = re.compile(r"[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:=+/@%-]*)?")
+
+# Units a host needs to stay reachable and manageable: masking one locks the operator out.
+ESSENTIAL_UNITS = frozenset(
+    {
+        "ssh.service",
+        "sshd.service",
+        "ssh.socket",
+        "systemd-networkd.service",
+        "systemd-networkd.socket",
+        "systemd-resolved.service",
+        "networking.service",
+        "NetworkManager.service",
+        "systemd-journald.service",
+        "systemd-journald.socket",
+        "dbus.service",
+        "dbus.socket",
+        "systemd-logind.service",
+    }
+)
 _MODEL = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -56,12 +128,12 @@ class TuningProfile(BaseModel):
 
     model_config = _MODEL
 
-    tuning_nic: str | None = Field(
+    tuning_nic: IfName | None = Field(
         None,
         description="The trading NIC (interface name). Isolated CPUs, IRQ CPUs and hugepages "
         "are placed on its NUMA node. Set this or tuning_numa_node.",
     )
-    tuning_numa_node: int | None = Field(
+    tuning_numa_node: Count | None = Field(
         None,
         ge=0,
         description="The trading NUMA node, for a host planned before its NIC is known or a NIC "
@@ -82,13 +154,13 @@ class TuningProfile(BaseModel):
         description="Pin the CPUs that take device interrupts (kernel cpulist, housekeeping "
         "only). Default: the housekeeping CPUs on the NIC's node.",
     )
-    tuning_isolated_cores: int | None = Field(
+    tuning_isolated_cores: Count | None = Field(
         None,
         ge=1,
         description="How many whole cores to isolate on the trading node. Default: every core "
         "of that node except its housekeeping cores.",
     )
-    tuning_housekeeping_cores_per_node: int = Field(
+    tuning_housekeeping_cores_per_node: Count = Field(
         1,
         ge=1,
         description="Whole cores kept for housekeeping on each NUMA node (CPU 0's core is "
@@ -100,16 +172,23 @@ class TuningProfile(BaseModel):
         "idle_sibling: only the first thread of each isolated core is used, its siblings stay "
         "isolated and idle.",
     )
-    tuning_hugepages_1g: int | dict[int, int] = Field(
+    tuning_hugepages_1g: Count | dict[Count, Count] = Field(
         0,
         description="1 GiB hugepages: a count on the trading node, or a mapping "
         "NUMA node -> count.",
     )
-    tuning_hugepages_min_free_mb: int = Field(
+    tuning_hugepages_min_free_mb: Count = Field(
         1024,
         ge=0,
         description="Memory (MiB) every node must keep outside 1 GiB hugepages; a count that "
         "would leave less is refused.",
+    )
+    tuning_hugepages_group: str | None = Field(
+        None,
+        pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+        description="Group that owns the 1 GiB hugetlbfs mount /dev/hugepages1G (mode 1770: its "
+        "members create and map page files there, nobody else). Default: the trader user's "
+        "group (trader_user); roles/trader puts its user in this group.",
     )
     tuning_cmdline: Literal["manage", "check"] = Field(
         "manage",
@@ -123,7 +202,7 @@ class TuningProfile(BaseModel):
         description="Deepest idle state: default (kernel's choice), c1 "
         "(processor.max_cstate=1 intel_idle.max_cstate=0) or poll (idle=poll).",
     )
-    tuning_governor: str = Field(
+    tuning_governor: Text = Field(
         "performance", description="CPU frequency governor where the host has cpufreq."
     )
     tuning_min_freq: Literal["unchanged", "max"] | int = Field(
@@ -151,7 +230,7 @@ class TuningProfile(BaseModel):
         description="Turn interrupt coalescing off on the trading NIC (adaptive-rx/tx off, "
         "rx-usecs 0), re-applied whenever the link comes up.",
     )
-    tuning_busy_poll_us: int = Field(
+    tuning_busy_poll_us: Count = Field(
         0,
         ge=0,
         description="net.core.busy_poll and busy_read in microseconds (judged by TUN-029); 0 "
@@ -194,7 +273,7 @@ class TuningProfile(BaseModel):
         if value in ("unchanged", "max"):
             return str(value)
         text = str(value).strip()
-        if not isinstance(value, bool) and text.isdigit() and int(text) > 0:
+        if not isinstance(value, bool) and re.fullmatch(r"[0-9]{1,12}", text) and int(text) > 0:
             return int(text)
         raise ValueError(
             f"{value!r} is no frequency floor (valid: unchanged, max, or kHz above 0 such as "
@@ -205,8 +284,28 @@ class TuningProfile(BaseModel):
     @classmethod
     def _args_are_words(cls, value: list[str]) -> list[str]:
         for arg in value:
-            if not arg or any(c.isspace() for c in arg):
-                raise ValueError(f"{arg!r} is not one kernel argument (one word, no spaces)")
+            if not _KERNEL_ARG.fullmatch(arg):
+                raise ValueError(
+                    f"{shown(arg)} is not one kernel argument (valid: key or key=value, one per "
+                    "list item; key of letters, digits, _ . -; value of letters, digits and "
+                    "_ . , : = + / @ % -; no spaces, quotes, $, `, ; or newlines)"
+                )
+        return value
+
+    @field_validator("tuning_masked_units")
+    @classmethod
+    def _units_keep_host_reachable(cls, value: list[str]) -> list[str]:
+        for unit in value:
+            if not re.fullmatch(r"[A-Za-z0-9:_.@\\-]+\.[a-z]+", unit):
+                raise ValueError(
+                    f"{shown(unit)} is not a systemd unit name (valid: e.g. apt-daily.timer)"
+                )
+            if unit in ESSENTIAL_UNITS:
+                raise ValueError(
+                    f"{unit!r} is needed to keep the host reachable and manageable (SSH, "
+                    "network, journal, D-Bus); masking it could lock you out (valid: units that "
+                    "only wake the host, e.g. apt-daily.timer, fwupd-refresh.timer)"
+                )
         return value
 
 
@@ -216,10 +315,10 @@ class PtpProfile(BaseModel):
     model_config = _MODEL
 
     ptp_enabled: bool = Field(True, description="Run ptp4l and phc2sys on this host.")
-    ptp_interface: str | None = Field(
+    ptp_interface: IfName | None = Field(
         None, description="Interface ptp4l listens on. Default: the plan's trading NIC."
     )
-    ptp_domain: int = Field(0, ge=0, le=255, description="PTP domain number.")
+    ptp_domain: Count = Field(0, ge=0, le=255, description="PTP domain number.")
     ptp_transport: Literal["UDPv4", "L2"] = Field(
         "UDPv4", description="Network transport: UDPv4 or L2 (raw Ethernet)."
     )
@@ -232,22 +331,22 @@ class PtpProfile(BaseModel):
         description="hardware (refused where the NIC cannot) or software, only when set "
         "explicitly.",
     )
-    ptp_tx_timestamp_timeout_ms: int | None = Field(
+    ptp_tx_timestamp_timeout_ms: Count | None = Field(
         None,
         ge=1,
         description="ptp4l tx_timestamp_timeout in ms. Default: per driver (igb 10, ice 50, "
         "otherwise 10).",
     )
-    ptp_max_offset_ns: int | None = Field(
+    ptp_max_offset_ns: Count | None = Field(
         None,
         ge=1,
         description="Largest acceptable offset from the master. Default: 100 with hardware "
         "timestamping, 10000 with software.",
     )
-    ptp_summary_interval: int = Field(
+    ptp_summary_interval: Count = Field(
         0, description="ptp4l summary_interval (log2 seconds) for offset statistics in the log."
     )
-    ptp_logging_level: int = Field(6, ge=0, le=7, description="ptp4l/phc2sys logging level.")
+    ptp_logging_level: Count = Field(6, ge=0, le=7, description="ptp4l/phc2sys logging level.")
 
     @property
     def max_offset_ns(self) -> int:
@@ -263,15 +362,15 @@ class OnloadProfile(BaseModel):
     model_config = _MODEL
 
     onload_enabled: bool = Field(False, description="Install and load OpenOnload.")
-    onload_version: str | None = Field(
+    onload_version: Text | None = Field(
         None, description="The pinned OpenOnload version; required when onload_enabled."
     )
-    onload_source: str | None = Field(
+    onload_source: Text | None = Field(
         None,
         description="Path on the controller to the OpenOnload package or tarball; required "
         "when onload_enabled.",
     )
-    onload_profile: str = Field("latency", description="Onload profile the engine runs with.")
+    onload_profile: Text = Field("latency", description="Onload profile the engine runs with.")
 
 
 class TraderProfile(BaseModel):
@@ -285,16 +384,16 @@ class TraderProfile(BaseModel):
         description="Latency-critical engine threads (by thread name); each gets an isolated "
         "CPU of its own. Other threads stay on housekeeping CPUs.",
     )
-    trader_thread_cpus: dict[str, int] | None = Field(
+    trader_thread_cpus: dict[str, Count] | None = Field(
         None,
         description="Pin threads to isolated CPUs by hand (thread name -> CPU). Default: in "
         "order, onto the plan's isolated CPUs.",
     )
-    trader_sched_priority: int | None = Field(
+    trader_sched_priority: Count | None = Field(
         None, ge=1, le=99, description="SCHED_FIFO priority for the engine; unset: SCHED_OTHER."
     )
     trader_user: str = Field("trader", description="Unprivileged user the engine runs as.")
-    trader_engine_src: str | None = Field(
+    trader_engine_src: Text | None = Field(
         None,
         description="Path on the controller to the engine binary (e.g. engine/build/t2t); "
         "required when trader_enabled.",
@@ -320,7 +419,19 @@ class TraderProfile(BaseModel):
         description="Option with which the engine writes its statistics JSON to a file (on "
         "exit and on SIGUSR1); null for an engine without one.",
     )
-    trader_memlock_mb: int | None = Field(
+    trader_gateway_password: str | None = Field(
+        None,
+        description="The order gateway's login password (keep it in Ansible Vault). Written "
+        "to /etc/colotune/trader-gateway-password (0600, root) and handed to the engine as the "
+        "systemd credential gateway-password, whose path the engine gets with "
+        "trader_engine_password_option: never in its command line or in trader.json.",
+    )
+    trader_engine_password_option: str | None = Field(
+        "--password-file",
+        description="Option with which the engine reads its gateway password from a file; "
+        "null for an engine without one (trader_gateway_password is then refused).",
+    )
+    trader_memlock_mb: Count | None = Field(
         None,
         ge=1,
         description="Locked-memory limit (RLIMIT_MEMLOCK) of the engine in MiB; unset: "
@@ -344,13 +455,13 @@ class TraderProfile(BaseModel):
         description="Grant the engine CAP_NET_RAW (raw sockets, some kernel-bypass stacks). "
         "It always gets CAP_SYS_NICE and CAP_IPC_LOCK and nothing else.",
     )
-    trader_hugepages_free: int | None = Field(
+    trader_hugepages_free: Count | None = Field(
         None,
         ge=0,
         description="1 GiB pages that must be free on the plan's NUMA node before the engine "
         "starts. Unset: 1 when the plan reserves pages on that node, otherwise none.",
     )
-    trader_thread_wait_s: int = Field(
+    trader_thread_wait_s: Count = Field(
         30,
         ge=1,
         description="Seconds the launcher waits for the engine's planned threads to appear "
@@ -366,6 +477,22 @@ class TraderProfile(BaseModel):
         description="Run the engine's systemd unit (started) or only deploy it (stopped). "
         "The role never restarts a running engine inside market hours unless forced.",
     )
+
+    @field_validator("trader_user")
+    @classmethod
+    def _unprivileged(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", value):
+            raise ValueError(
+                f"{shown(value)} is not a user name (valid: 1-32 of lower-case letters, digits, "
+                "_ and -, starting with a letter or _, e.g. trader)"
+            )
+        if value == "root":
+            raise ValueError(
+                "the engine must not run as root: a fault in it would own the host (valid: an "
+                "unprivileged user, e.g. trader; the launcher grants only the capabilities it "
+                "needs)"
+            )
+        return value
 
     @field_validator("trader_engine_sha256")
     @classmethod
@@ -387,11 +514,36 @@ class TraderProfile(BaseModel):
                 )
         return value
 
-    @field_validator("trader_engine_pin_option", "trader_engine_stats_option")
+    @field_validator("trader_engine_args")
+    @classmethod
+    def _no_password_in_argv(cls, value: list[str]) -> list[str]:
+        for arg in value:
+            if arg == "--password" or arg.startswith("--password="):
+                raise ValueError(
+                    "--password would put the gateway password in the engine's command line, "
+                    "which every user of the host can read (valid: set trader_gateway_password; "
+                    "the engine reads it from a file)"
+                )
+        return value
+
+    @field_validator(
+        "trader_engine_pin_option", "trader_engine_stats_option", "trader_engine_password_option"
+    )
     @classmethod
     def _option(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"--?[\w-]+", value):
             raise ValueError(f"{value!r} is not a command-line option (valid: e.g. --cpu)")
+        return value
+
+    @field_validator("trader_engine_password_option")
+    @classmethod
+    def _password_reaches_the_engine(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A field validator, not a model one: its error shows this value, never the password.
+        if value is None and info.data.get("trader_gateway_password") is not None:
+            raise ValueError(
+                "null, but trader_gateway_password is set: the engine would never get it (valid: "
+                "the engine's option that reads the password from a file, e.g. --password-file)"
+            )
         return value
 
     @field_validator("trader_threads")
@@ -432,9 +584,20 @@ class TradingHours(BaseModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> TradingHours:
-        if self.end <= self.start:
-            raise ValueError(f"end {self.end} must come after start {self.start}")
+        if self.end == self.start:
+            raise ValueError(
+                f"start and end are both {self.start}; valid: an end after the start "
+                "(09:30-16:00), or before it for a session that closes the next day (18:00-17:00)"
+            )
         return self
+
+
+def day_name(day: dt.date) -> Day:
+    """The colotune_trading_days name of a date ("mon" ... "sun")."""
+    return _DAYS[day.weekday()]
+
+
+Environment = Literal["production", "lab", "test"]
 
 
 class SiteProfile(BaseModel):
@@ -446,12 +609,33 @@ class SiteProfile(BaseModel):
     colotune_timezone: str = Field(
         "America/New_York", description="IANA time zone of the venue's trading hours."
     )
+    colotune_calendar: str | None = Field(
+        None,
+        description="The venue's exchange_calendars code (XNYS, XNAS, XLON, CMES, ...): its "
+        "sessions, holidays and early closes set market hours, and colotune_trading_hours and "
+        "colotune_trading_days are not read. Unset: colotune_trading_hours on "
+        "colotune_trading_days.",
+    )
     colotune_trading_hours: TradingHours = Field(
-        default_factory=TradingHours, description="Daily trading session, venue time."
+        default_factory=TradingHours,
+        description="Daily trading session, venue time; an end before the start closes the "
+        "next day (18:00-17:00).",
     )
     colotune_trading_days: list[Day] = Field(
         default_factory=lambda: list(_WEEKDAYS),
-        description="Days with a trading session.",
+        description="Days a trading session opens on.",
+    )
+    colotune_guard_lead_minutes: int = Field(
+        0,
+        ge=0,
+        le=1440,
+        description="Minutes before each open that the market-hours guard already counts as "
+        "market hours.",
+    )
+    colotune_environment: Environment = Field(
+        "production",
+        description="What the hosts are: production, lab or test. colotune_now is refused on "
+        "production.",
     )
     colotune_holidays: list[dt.date] = Field(
         default_factory=list, description="Dates without a session (YYYY-MM-DD)."
@@ -468,9 +652,37 @@ class SiteProfile(BaseModel):
     )
     colotune_now: dt.datetime | None = Field(
         None,
-        description="Pin the clock the market-hours guard reads (ISO 8601 with a UTC offset), "
-        "for rehearsals and tests. Unset: the controller's clock.",
+        description="Test override: pin the clock the market-hours guard reads (ISO 8601 with "
+        "a UTC offset). Refused where colotune_environment is production; every play that "
+        "uses it warns. Unset: the controller's clock.",
     )
+
+    @field_validator("colotune_calendar")
+    @classmethod
+    def _calendar(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        import exchange_calendars
+
+        names = exchange_calendars.get_calendar_names(include_aliases=True)
+        if value not in names:
+            close = difflib.get_close_matches(value.upper(), names, n=3, cutoff=0.5)
+            raise ValueError(
+                f"{value!r} is not an exchange_calendars venue code (valid: e.g. XNYS, XNAS, "
+                f"XLON, CMES{'; closest: ' + ', '.join(close) if close else ''})"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _clock_override(self) -> SiteProfile:
+        if self.colotune_now is not None and self.colotune_environment == "production":
+            raise ValueError(
+                f"colotune_now={self.colotune_now.isoformat()!r} pins the market-hours guard's "
+                "clock, a test override refused where colotune_environment is 'production' (the "
+                "default); valid: unset colotune_now, or colotune_environment: lab or test in "
+                "the lab or test hosts' group_vars"
+            )
+        return self
 
     @field_validator("colotune_now")
     @classmethod
@@ -577,18 +789,32 @@ EXPORTED = frozenset(
 
 def profile_variables(variables: Mapping[str, Any]) -> dict[str, Any]:
     """The variables of a host that belong to colotune (by prefix), exported facts aside."""
-    return {k: v for k, v in variables.items() if k.startswith(PREFIXES) and k not in EXPORTED}
+    return {
+        k: v
+        for k, v in variables.items()
+        if isinstance(k, str) and k.startswith(PREFIXES) and k not in EXPORTED
+    }
 
 
-def build(variables: Mapping[str, Any], *, host: str | None = None) -> HostProfile:
+def build(
+    variables: Mapping[str, Any], *, host: str | None = None, strict_names: Iterable[Any] = ()
+) -> HostProfile:
     """Validate a host's colotune variables into a HostProfile, or raise ProfileError.
 
     Unknown colotune-prefixed names are reported with the closest known name,
-    so that `tuning_isolcpus` says "did you mean tuning_isolated_cpus".
+    so that `tuning_isolcpus` says "did you mean tuning_isolated_cpus". Names in
+    `strict_names` (those of a profile file or -e, which hold nothing but colotune
+    variables) are reported when unknown even without a colotune prefix.
     """
     mine = profile_variables(variables)
+    mine.update((k, variables[k]) for k in strict_names if k in variables and k not in EXPORTED)
     errors: list[InputError] = []
-    for name in sorted(set(mine) - KNOWN_VARIABLES):
+    for name in sorted(set(mine) - KNOWN_VARIABLES, key=str):
+        if not isinstance(name, str):
+            errors.append(
+                InputError(host=host, variable=shown(name), value=mine[name], problem="not a name")
+            )
+            continue
         close = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1, cutoff=0.6)
         if not close:  # try the meaning: tuning_isolcpus ~ tuning_isolated_cpus
             prefix = name.split("_", 1)[0] + "_"
@@ -610,8 +836,10 @@ def build(variables: Mapping[str, Any], *, host: str | None = None) -> HostProfi
             variable = location[0] if location else "profile"
             value: Any = mine.get(variable, "<unset>")
             problem = err["msg"].removeprefix("Value error, ")
-            if len(location) > 1:
-                problem = f"at {'.'.join(location[1:])}: {problem}"
+            # Drop pydantic's names of union members ("function-before[...]", "dict[...]").
+            inner = [p for p in location[1:] if not any(c in p for c in "[(")]
+            if inner:
+                problem = f"at {'.'.join(inner)}: {problem}"
             if not location:  # a cross-field rule names its own variables
                 errors.append(CrossFieldError(host, problem))
                 continue
@@ -628,15 +856,3 @@ class CrossFieldError(InputError):
         self.value = None
         self.problem = problem
         Exception.__init__(self, f"host {host}: {problem}" if host else problem)
-
-
-def is_trading_time(profile: SiteProfile, now: dt.datetime) -> bool:
-    """Is `now` (timezone-aware) inside the venue's trading hours?"""
-    local = now.astimezone(zoneinfo.ZoneInfo(profile.colotune_timezone))
-    if local.date() in profile.colotune_holidays:
-        return False
-    if _DAYS[local.weekday()] not in profile.colotune_trading_days:
-        return False
-    clock = local.strftime("%H:%M")
-    hours = profile.colotune_trading_hours
-    return hours.start <= clock < hours.end

@@ -69,7 +69,9 @@ def _spec(annotation: Any) -> dict[str, Any]:
         return {"type": "bool"}
     if annotation is int:
         return {"type": "int"}
-    if annotation is str or typing.get_origin(annotation) is typing.Annotated:
+    if origin is typing.Annotated:  # a checked type (CpuList, Count): the type it checks
+        return _spec(args[0])
+    if annotation is str:
         return {"type": "str"}
     raise TypeError(f"no argument spec type for {annotation!r}")
 

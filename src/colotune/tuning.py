@@ -11,9 +11,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from colotune import market
 from colotune.host import tune
 from colotune.plan import PLAN_ARGUMENTS, Plan
-from colotune.profile import HostProfile, is_trading_time
+from colotune.profile import HostProfile
 
 
 @dataclass(frozen=True)
@@ -93,26 +94,44 @@ def desired_state(plan: Plan, profile: HostProfile) -> dict[str, Any]:
     }
 
 
-def guard(profile: HostProfile, now: dt.datetime) -> dict[str, Any]:
-    """Which risk classes may change at `now`, with the reason when some may not."""
-    trading = is_trading_time(profile, now)
+def guard(profile: HostProfile, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Which risk classes may change at `now`, with the reason when some may not.
+
+    `now` defaults to the controller's clock, or to `colotune_now`, the test override (which
+    the profile refuses on production hosts); `clock_override` then says so, for a warning.
+    """
+    override = None
+    if now is None:
+        now = profile.colotune_now or dt.datetime.now(dt.UTC)
+        if profile.colotune_now is not None:
+            override = (
+                f"colotune_now={profile.colotune_now.isoformat()} pins the market-hours guard's "
+                f"clock (colotune_environment {profile.colotune_environment}): the guard is "
+                "judging a rehearsal time, not the real clock"
+            )
+    where = market.describe(profile, now)
+    trading = bool(where["trading"])
     forced = profile.colotune_force_in_market_hours
     allowed = list(RISK_CLASSES) if (not trading or forced) else ["live"]
-    hours = profile.colotune_trading_hours
     if trading and forced:
         reason = (
-            "INSIDE MARKET HOURS, forced by colotune_force_in_market_hours: disruptive and "
-            "reboot-class changes will be applied"
+            f"INSIDE MARKET HOURS ({where['session']}), forced by "
+            "colotune_force_in_market_hours: disruptive and reboot-class changes will be applied"
         )
     elif trading:
         reason = (
-            f"inside market hours ({hours.start}-{hours.end} {profile.colotune_timezone}): "
-            f"only live changes; disruptive and reboot-class changes wait until after "
-            f"{hours.end} {profile.colotune_timezone}"
+            f"inside market hours ({where['session']}): only live changes; disruptive and "
+            f"reboot-class changes wait until after {where['until']}"
         )
     else:
         reason = "outside market hours: every change allowed"
-    return {"trading": trading, "forced": forced, "allowed": allowed, "reason": reason}
+    return {
+        "trading": trading,
+        "forced": forced,
+        "allowed": allowed,
+        "reason": reason,
+        "clock_override": override,
+    }
 
 
 def grub_cmdline(existing: str, plan_args: list[str]) -> str:

@@ -233,6 +233,21 @@ def test_wrong_password_is_rejected(engine: Rig) -> None:
     assert "rejected the login of user 'COLO'" in t2t.stderr
 
 
+def test_password_from_a_file_logs_in_and_stays_out_of_argv(engine: Rig) -> None:
+    secret = engine.path("gateway-password")
+    secret.write_text("wrong\n")
+    secret.chmod(0o600)
+    engine.gwsim()
+    t2t = engine.t2t("--password-file", str(secret), ready=False)
+    assert t2t.wait(20) == 3
+    assert "rejected the login of user 'COLO'" in t2t.stderr
+    secret.write_text("secret\n")  # gwsim's password
+    t2t = engine.t2t("--password-file", str(secret))  # ready: the gateway accepted the login
+    cmdline = Path(f"/proc/{t2t.popen.pid}/cmdline").read_bytes().split(b"\0")
+    assert b"secret" not in cmdline, cmdline
+    assert t2t.stop() == 0, t2t.stderr
+
+
 def test_dropped_session_is_reported_and_engine_keeps_running(engine: Rig) -> None:
     engine.gwsim("--drop-after", "3")
     engine.t2t("--exit-on-end", *STRATEGY, *LOOSE_RISK)
@@ -306,6 +321,7 @@ def test_each_thread_takes_its_own_name_and_no_other(engine: Rig) -> None:
         ("t2t", ["--frobnicate"], "unknown or incomplete option '--frobnicate'"),
         ("t2t", ["--gateway", "nohostport"], "expected HOST:PORT"),
         ("t2t", ["--user", "toolongname"], "--user"),
+        ("t2t", ["--password-file", "/nonexistent"], "cannot read /nonexistent"),
         ("feedsim", ["--speed", "fast"], "--speed"),
         ("feedsim", ["--symbols", "0"], "--symbols"),
         ("feedsim", ["--session", "ELEVENCHARS"], "--session"),

@@ -158,6 +158,23 @@ def tuned(p: Plan | None = None) -> dict[str, Any]:
         "virtualization": None,
         "topology": copy.deepcopy(topo_files),
         "files": files,
+        # systemd's own 2 MiB mount, and roles/tuning's 1 GiB one for the trader's group
+        "hugetlbfs": {
+            "/dev/hugepages": {
+                "options": "rw,relatime,pagesize=2M",
+                "mode": "0755",
+                "uid": 0,
+                "gid": 0,
+                "group": "root",
+            },
+            "/dev/hugepages1G": {
+                "options": "rw,relatime,gid=997,mode=1770,pagesize=1024M",
+                "mode": "1770",
+                "uid": 0,
+                "gid": 997,
+                "group": "trader",
+            },
+        },
         "irqs": irqs,
         "tasks": {
             "watched": p.isolated_cpus,

@@ -51,6 +51,18 @@ def _nic_irq_elsewhere(raw: Raw) -> None:
     raw["irqs"][nic_irq] = {"effective": "0", "affinity": "0"}
 
 
+def _hugetlbfs(target: str, **changes: Any) -> Callable[[Raw], None]:
+    """A hugetlbfs mount point changed (`gone=True`: not mounted)."""
+
+    def change(raw: Raw) -> None:
+        if changes.pop("gone", False):
+            del raw["hugetlbfs"][target]
+        else:
+            raw["hugetlbfs"][target].update(changes)
+
+    return change
+
+
 def _ethtool_c(rc: int | None, out: str, err: str = "") -> Callable[[Raw], None]:
     def change(raw: Raw) -> None:
         raw["nics"][fb.NIC]["c"] = {"argv": [], "rc": rc, "out": out, "err": err}
@@ -414,6 +426,56 @@ CASES: list[tuple[str, Callable[[Raw], None], dict[str, Any], str, str]] = [
     ("TUN-027", _no_cpufreq_guest, {"tuning_min_freq": "max"}, "not_applicable", "no cpufreq"),
     ("TUN-026", _nothing, {}, "pass", "stayed off"),
     ("TUN-026", _unpinned, {}, "fail", "TUN-002"),
+    ("TUN-030", _nothing, {}, "pass", "/dev/hugepages1G mode 1770 group trader"),
+    (
+        "TUN-030",
+        _hugetlbfs("/dev/hugepages1G", mode="1777"),
+        {},
+        "fail",
+        "/dev/hugepages1G is writable by every user (mode 1777)",
+    ),
+    (
+        "TUN-030",
+        _hugetlbfs("/dev/hugepages", mode="0777"),
+        {"tuning_hugepages_1g": 0},
+        "fail",
+        "/dev/hugepages is writable by every user",
+    ),
+    (
+        "TUN-030",
+        _hugetlbfs("/dev/hugepages1G", group="root", gid=0),
+        {},
+        "fail",
+        "belongs to group root, not trader",
+    ),
+    (
+        "TUN-030",
+        _hugetlbfs("/dev/hugepages1G", group="trader"),
+        {"tuning_hugepages_group": "hft"},
+        "fail",
+        "belongs to group trader, not hft",
+    ),
+    (
+        "TUN-030",
+        _hugetlbfs("/dev/hugepages1G", gone=True),
+        {},
+        "fail",
+        "/dev/hugepages1G is not mounted",
+    ),
+    (
+        "TUN-030",
+        _hugetlbfs("/dev/hugepages1G", gone=True),
+        {"tuning_hugepages_1g": 0},
+        "pass",
+        "No hugetlbfs mount is writable by every user.",
+    ),
+    (
+        "TUN-030",
+        lambda raw: raw.pop("hugetlbfs"),
+        {},
+        "not_applicable",
+        "did not read the hugetlbfs mounts",
+    ),
 ]
 
 

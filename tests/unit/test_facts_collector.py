@@ -117,6 +117,24 @@ def test_collector_reads_a_recorded_tree(tmp_path: Path) -> None:
     assert snap.topology.nics["ens1f0np0"].numa_node == 1
 
 
+def test_collector_reads_who_may_use_each_hugetlbfs_mount(tmp_path: Path) -> None:
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "mounts").write_text(
+        "sysfs /sys sysfs rw,nosuid 0 0\n"
+        "hugetlbfs /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\n"
+        "hugetlbfs /dev/huge\\040pages1G hugetlbfs rw,relatime,mode=1777,pagesize=1024M 0 0\n"
+    )
+    (tmp_path / "dev" / "huge pages1G").mkdir(parents=True)
+    (tmp_path / "dev" / "huge pages1G").chmod(0o1770)  # chmod after mounting: not in options
+    found = collector.read_hugetlbfs(collector.Reader(str(tmp_path)))
+    assert found["/dev/hugepages"] == {"error": "No such file or directory"}
+    mount = found["/dev/huge pages1G"]
+    assert mount["mode"] == "1770"
+    assert mount["options"] == "rw,relatime,mode=1777,pagesize=1024M"
+    assert mount["gid"] == (tmp_path / "dev").stat().st_gid
+    assert set(found) == {"/dev/hugepages", "/dev/huge pages1G"}  # sysfs is not hugetlbfs
+
+
 def test_collector_rejects_unknown_options(tmp_path: Path) -> None:
     done = run_program(collector_script(), "--bogus", "1", cwd=tmp_path)
     assert done.returncode != 0

@@ -29,6 +29,8 @@ def test_inventory_puts_hosts_in_group_lab_with_ssh_settings() -> None:
     assert one["ansible_ssh_private_key_file"] == "/c/id_ed25519"
     assert one["ansible_python_interpreter"] == "/usr/bin/python3"
     assert one["tuning_nic"] == "enp130s0"
+    # the lab is not production: the guard's test clock (colotune_now) is accepted there
+    assert doc["all"]["children"]["lab"]["vars"] == {"colotune_environment": "lab"}
     args = one["ansible_ssh_common_args"]
     for option in (
         "StrictHostKeyChecking=no",

@@ -330,3 +330,63 @@ def test_management_nic_without_node(topology_fixture: Fixture) -> None:
     # The lab's virtio management NIC reports numa_node -1 on a two-node host.
     with pytest.raises(PlanError, match="enp0s3 reports no NUMA node"):
         plan_for(topology_fixture, "lab-2s4c2t", tuning_nic="enp0s3")
+
+
+def refusal(topo: topology.Topology, **variables: Any) -> str:
+    with pytest.raises(PlanError) as caught:
+        make_plan(topo, profile.build(variables, host="h1"), host="h1")
+    return str(caught.value)
+
+
+def test_nic_on_a_memory_only_node_is_refused_with_the_reason(topology_fixture: Fixture) -> None:
+    topo = topology.load(topology_fixture("memory-tiers-5node"))
+    message = refusal(topo, tuning_nic="ens2f0")
+    assert (
+        "NIC ens2f0 is on node 2, but node 2 has no CPUs (memory-only: CXL/HBM); the trading "
+        "CPUs must be on a node with CPUs: set tuning_numa_node to 0 (the nearest; nodes with "
+        "CPUs: 0, 1)"
+    ) in message
+    assert "isolate" not in message
+
+
+def test_memory_only_node_pinned_is_refused(topology_fixture: Fixture) -> None:
+    topo = topology.load(topology_fixture("memory-tiers-5node"))
+    message = refusal(topo, tuning_numa_node=4)
+    assert "tuning_numa_node=4: node 4 has no CPUs (memory-only: CXL/HBM)" in message
+    assert "isolate" not in message
+
+
+def test_nic_on_a_memory_only_node_with_a_cpu_node_named(topology_fixture: Fixture) -> None:
+    plan = plan_for(topology_fixture, "memory-tiers-5node", tuning_nic="ens2f0", tuning_numa_node=1)
+    assert (plan.numa_node, plan.isolated_cpus, plan.housekeeping_cpus) == (1, "3", "0-2")
+    assert "trading node 1: tuning_numa_node (NIC ens2f0 is on node 2, which has no CPUs)" in (
+        plan.explanations
+    )
+
+
+def test_node_with_every_cpu_offline_is_refused(topology_tree: Fixture) -> None:
+    root = topology_tree("xeon-gold-5122-2s")
+    (root / "sys/devices/system/cpu/online").write_text("0,2,4,6,8,10,12,14\n")
+    message = refusal(topology.load(root), tuning_nic="ens1f0np0")
+    assert (
+        "node 1 has no online CPUs (CPUs 1,3,5,7,9,11,13,15 are offline); the trading CPUs "
+        "must be on a node with CPUs: set tuning_numa_node to 0"
+    ) in message
+
+
+def test_nic_on_a_node_that_is_not_online(topology_fixture: Fixture) -> None:
+    # A device's numa_node names a node that the kernel does not list as online (nodes
+    # are numbered with holes on some platforms): refused with the reason, or the node
+    # named in tuning_numa_node is taken.
+    topo = topology.load(topology_fixture("xeon-gold-5122-2s"))
+    nic = topo.nics["ens1f0np0"]._replace(numa_node=3)
+    topo = topo._replace(nics={nic.name: nic})
+    message = refusal(topo, tuning_nic=nic.name)
+    assert (
+        "NIC ens1f0np0 reports node 3, which is not an online NUMA node of this host "
+        "(nodes: [0, 1]); set tuning_numa_node to the node its PCIe slot hangs off"
+    ) in message
+    plan = make_plan(
+        topo, profile.build({"tuning_nic": nic.name, "tuning_numa_node": 1}, host="h1"), host="h1"
+    )
+    assert plan.numa_node == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pytest
@@ -53,7 +52,11 @@ def test_cpulists_are_normalised() -> None:
         ),
         ({"tuning_hugepages_1g": -1}, "hugepage counts must be 0 or more"),
         ({"colotune_timezone": "Mars/Base"}, "not an IANA time zone"),
-        ({"colotune_trading_hours": {"start": "16:00", "end": "09:30"}}, "must come after start"),
+        ({"colotune_trading_hours": {"start": "16:00", "end": "16:00"}}, "both 16:00"),
+        ({"colotune_calendar": "NYSEX"}, "not an exchange_calendars venue code"),
+        ({"colotune_guard_lead_minutes": -5}, "greater than or equal to 0"),
+        ({"colotune_environment": "prod"}, "'production', 'lab' or 'test'"),
+        ({"colotune_now": "2026-11-23T10:00:00-05:00"}, "refused where colotune_environment"),
         ({"trader_threads": ["a-very-long-thread-name"]}, "1-15 characters"),
         ({"trader_thread_cpus": {"nope": 3}}, "trader_thread_cpus names nope"),
         ({"onload_enabled": True}, "onload_version and onload_source"),
@@ -77,17 +80,6 @@ def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ProfileError) as caught:
         build(tuning_isolated_cpus="x", tuning_governor=3, colotune_timezone="Nowhere")
     assert len(caught.value.errors) == 3
-
-
-def test_market_hours() -> None:
-    site = build(colotune_holidays=["2026-11-26"])
-    ny = dt.timezone(dt.timedelta(hours=-5))
-    assert profile.is_trading_time(site, dt.datetime(2026, 11, 23, 10, 0, tzinfo=ny))  # Monday
-    assert not profile.is_trading_time(site, dt.datetime(2026, 11, 23, 21, 0, tzinfo=ny))
-    assert not profile.is_trading_time(site, dt.datetime(2026, 11, 22, 10, 0, tzinfo=ny))  # Sun
-    assert not profile.is_trading_time(site, dt.datetime(2026, 11, 26, 10, 0, tzinfo=ny))  # hol.
-    # 03:30 in New York is 08:30 UTC: outside the 04:00-20:00 session.
-    assert not profile.is_trading_time(site, dt.datetime(2026, 11, 23, 8, 30, tzinfo=dt.UTC))
 
 
 def test_facts_the_roles_export_are_not_inputs() -> None:

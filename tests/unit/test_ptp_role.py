@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+import yaml
 
 from colotune.host import collector
 from colotune.ptp import role
@@ -96,3 +97,41 @@ def test_the_role_masks_what_the_audit_reads() -> None:
     assert set(collector.TIME_UNITS) <= set(collector.UNITS)
     assert set(collector.TIME_DAEMONS) <= set(collector.DAEMONS)
     assert "timemaster.service" in collector.TIME_UNITS
+
+
+ROLE = Path(__file__).resolve().parents[2] / "roles" / "ptp"
+HOLD = "{{ ansible_check_mode or __ptp_hold }}"
+WRITES = ("ansible.builtin.apt", "ansible.builtin.template", "ansible.builtin.systemd_service")
+
+
+def _tasks(name: str) -> list[dict[str, object]]:
+    tasks: list[dict[str, object]] = yaml.safe_load((ROLE / "tasks" / name).read_text())
+    return tasks
+
+
+@pytest.mark.parametrize("name", ["discipline.yml", "linuxptp.yml", "disabled.yml"])
+def test_every_change_is_held_in_market_hours(name: str) -> None:
+    """Each task that installs, writes, starts, stops or masks runs in check mode only while
+    the guard holds disruptive changes, and registers its result for refused.yml."""
+    refused = (ROLE / "tasks" / "refused.yml").read_text()
+    for task in _tasks(name):
+        if not any(module in task for module in WRITES):
+            continue
+        module = next(m for m in WRITES if m in task)
+        body = task[module]
+        if isinstance(body, dict) and set(body) == {"daemon_reload"}:
+            assert "__ptp_hold" in str(task["when"]), task["name"]
+            continue
+        assert task.get("check_mode") == HOLD, task["name"]
+        assert f"{task['register']} | default" in refused, task["name"]
+
+
+def test_no_handler_restarts_while_held() -> None:
+    handlers = yaml.safe_load((ROLE / "handlers" / "main.yml").read_text())
+    for handler in handlers:
+        assert "__ptp_hold" in str(handler["when"]), handler["name"]
+
+
+def test_the_guard_runs_before_any_change_and_the_refusal_after() -> None:
+    imports = [t["ansible.builtin.import_tasks"] for t in _tasks("main.yml")]
+    assert imports[0] == "guard.yml" and imports[-1] == "refused.yml"

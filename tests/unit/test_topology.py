@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from colotune import profile
 from colotune.host import cpulist, topology
 from colotune.host.topology import TopologyError
+from colotune.plan import check_plan, make_plan
 
 Fixture = Callable[[str], Path]
 
@@ -141,3 +143,92 @@ def test_nic_irqs_are_the_functions_and_the_queue_vectors_named_after_the_interf
     assert topology.nic_irqs("ens1f0np0", (24, 25), interrupts) == {24, 25, 40}
     assert topology.nic_irqs("ens1f0", (), interrupts) == {42}
     assert topology.nic_irqs("ens1f0np0", (10,), "") == {10}
+
+
+def test_node_state_files_that_end_in_a_nul_byte(topology_tree: Fixture) -> None:
+    # Kernels from 2.6.24 until the fix of print_nodes_state (linux-mm, 2011) return
+    # the NUL after the newline as part of the node state files.
+    root = topology_tree("xeon-gold-5122-2s")
+    node = root / "sys/devices/system/node"
+    for name in ("online", "possible", "has_cpu", "has_normal_memory"):
+        (node / name).write_bytes(b"0-1\n\x00")
+    topo = topology.load(root)
+    assert sorted(topo.nodes) == [0, 1]
+    assert topo.nodes[1].cpus == cpulist.parse("1,3,5,7,9,11,13,15")
+
+
+def test_kernels_with_only_hex_masks_and_no_present_file(
+    topology_tree: Fixture, topology_fixture: Fixture
+) -> None:
+    # The same host on a kernel that writes masks only (thread_siblings, cpumap,
+    # local_cpus) and has no cpu/present: the reader falls back to the masks and to
+    # the cpuN directories. core_siblings (the whole package) is not taken for SMT.
+    expected = topology.load(topology_fixture("xeon-gold-5122-2s"))
+    root = topology_tree("xeon-gold-5122-2s")
+    cpu = root / "sys/devices/system/cpu"
+    (cpu / "present").unlink()
+    for c in expected.cpus:
+        topo_dir = cpu / f"cpu{c}/topology"
+        for name in ("core_cpus_list", "thread_siblings_list"):
+            (topo_dir / name).unlink(missing_ok=True)
+        (topo_dir / "thread_siblings").write_text(
+            cpulist.render_mask(expected.cpus[c].siblings) + "\n"
+        )
+        package = [o for o, v in expected.cpus.items() if v.package == expected.cpus[c].package]
+        (topo_dir / "core_siblings").write_text(cpulist.render_mask(package) + "\n")
+    for n, node in expected.nodes.items():
+        path = root / f"sys/devices/system/node/node{n}"
+        (path / "cpulist").unlink()
+        (path / "cpumap").write_text(cpulist.render_mask(node.cpus) + "\n")
+    pci = root / "sys/devices/pci0000:d7/0000:d8:00.0"
+    (pci / "local_cpulist").unlink()
+    (pci / "local_cpus").write_text("0000aaaa\n")
+    topo = topology.load(root)
+    assert topo.cpus == expected.cpus
+    assert topo.nodes == expected.nodes
+    assert topo.nics == expected.nics
+    assert topo.core_of(3) == {3, 11}
+
+
+def sparse_tree() -> topology.MemoryTree:
+    """Two nodes whose CPUs are numbered with a hole (present 0-3,8-11), SMT pairs
+    (0,1), (2,3), (8,9), (10,11), and CPU 11 offline: its topology directory gone, as the
+    kernel removes it (Documentation/admin-guide/cputopology.rst: present and online
+    are lists with holes)."""
+    base = "sys/devices/system"
+    files = {
+        "proc/sys/kernel/osrelease": "6.1.0-13-amd64\n",
+        "proc/cpuinfo": "processor\t: 0\nflags\t\t: fpu pdpe1gb\n",
+        f"{base}/cpu/present": "0-3,8-11\n",
+        f"{base}/cpu/possible": "0-15\n",
+        f"{base}/cpu/online": "0-3,8-10\n",
+        f"{base}/node/online": "0-1\n",
+    }
+    for cpu in (0, 1, 2, 3, 8, 9, 10):
+        topo = f"{base}/cpu/cpu{cpu}/topology"
+        files[f"{topo}/physical_package_id"] = f"{cpu // 8}\n"
+        files[f"{topo}/core_id"] = f"{cpu % 8 // 2}\n"
+        files[f"{topo}/thread_siblings_list"] = f"{cpu - cpu % 2}-{cpu - cpu % 2 + 1}\n"
+    for node, cpus in ((0, "0-3"), (1, "8-11")):
+        files[f"{base}/node/node{node}/cpulist"] = cpus + "\n"
+        files[f"{base}/node/node{node}/meminfo"] = (
+            f"Node {node} MemTotal:       16777216 kB\nNode {node} MemFree:        8388608 kB\n"
+        )
+        files[f"{base}/node/node{node}/distance"] = "10 21\n" if node == 0 else "21 10\n"
+    return topology.MemoryTree(files=files)
+
+
+def test_sparse_numbering_and_an_offline_cpu() -> None:
+    topo = topology.read(sparse_tree())
+    assert sorted(topo.cpus) == [0, 1, 2, 3, 8, 9, 10, 11]
+    assert topo.offline_cpus == {11}
+    assert topo.nodes[1].cpus == {8, 9, 10, 11}
+    assert topo.cores() == [{0, 1}, {2, 3}, {8, 9}, {10}]
+    assert topo.cpus[9].node == 1
+
+
+def test_sparse_numbering_with_an_offline_cpu_plans_whole_cores() -> None:
+    topo = topology.read(sparse_tree())
+    plan = make_plan(topo, profile.build({"tuning_numa_node": 1}, host="h1"), host="h1")
+    assert check_plan(plan, topo) == []
+    assert (plan.isolated_cpus, plan.housekeeping_cpus) == ("10", "0-3,8-9")

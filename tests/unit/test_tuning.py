@@ -60,7 +60,7 @@ def test_guard_in_and_out_of_market_hours() -> None:
     prof = profile.build({"tuning_nic": "e"})
     inside = tuning.guard(prof, dt.datetime(2026, 11, 23, 10, 0, tzinfo=NY))
     assert inside["allowed"] == ["live"]
-    assert "wait until after 20:00 America/New_York" in inside["reason"]
+    assert "wait until after 2026-11-23 20:00 America/New_York" in inside["reason"]
     outside = tuning.guard(prof, dt.datetime(2026, 11, 23, 21, 0, tzinfo=NY))
     assert outside["allowed"] == ["live", "disruptive", "reboot"]
     forced = tuning.guard(
@@ -68,7 +68,8 @@ def test_guard_in_and_out_of_market_hours() -> None:
         dt.datetime(2026, 11, 23, 10, 0, tzinfo=NY),
     )
     assert forced["allowed"] == ["live", "disruptive", "reboot"]
-    assert forced["reason"].startswith("INSIDE MARKET HOURS, forced")
+    assert forced["reason"].startswith("INSIDE MARKET HOURS (colotune_trading_hours session")
+    assert "forced by colotune_force_in_market_hours" in forced["reason"]
 
 
 def test_cmdline_checks() -> None:

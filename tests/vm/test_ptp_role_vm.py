@@ -92,3 +92,28 @@ def test_applies_with_software_timestamping_then_changes_nothing(ptp_vm: Any) ->
     sample = pmc.sample(answer, 0)
     assert sample["answered"], answer
     assert sample["port_state"] in ("LISTENING", "MASTER", "UNCALIBRATED", "SLAVE")
+
+
+def test_market_hours_refuse_a_ptp4l_restart(ptp_vm: Any) -> None:
+    """A new ptp4l setting inside market hours: check mode reports it, a real run refuses it
+    and leaves the configuration and the running ptp4l as they were."""
+    nic = _nic(ptp_vm)
+    config = f"/etc/linuxptp/ptp4l-{nic}.conf"
+    before = ptp_vm.run(f"md5sum {config}; systemctl show -p MainPID ptp4l@{nic}.service")
+    inside = (
+        "-e",
+        "colotune_now=2026-11-23T10:00:00-05:00",  # a Monday, 10:00 New York
+        "-e",
+        '{"colotune_trading_days": ["mon", "tue", "wed", "thu", "fri"], '
+        '"ptp_summary_interval": 2}',
+    )
+    check = _play(ptp_vm, *inside, "--check", "--diff")
+    assert check.rc == 0, check.output[-5000:]
+    assert check.changed > 0
+    assert "TEST CLOCK: colotune_now=2026-11-23T10:00:00-05:00" in check.words
+    refused = _play(ptp_vm, *inside)
+    assert refused.rc != 0
+    assert "disruptive change refused in market hours" in refused.words
+    assert "ptp4l configuration (restarts ptp4l)" in refused.words
+    after = ptp_vm.run(f"md5sum {config}; systemctl show -p MainPID ptp4l@{nic}.service")
+    assert after == before

@@ -72,7 +72,17 @@ def _changed_tasks(output: str) -> list[str]:
 def tuned(vm_2s4c2t: object) -> Tuned:
     state = Tuned(vm=vm_2s4c2t, runs={})
     state.play(TUNING, "-e", f"colotune_now={OUTSIDE}", name="first run")
-    state.play("playbooks/reboot.yml", "-e", f"colotune_now={OUTSIDE}", name="reboot")
+    # roles/ptp comes later (with_ptp): the reboot play's gate judges this host without PTP,
+    # and its audit verdict must be go.
+    state.play(
+        "playbooks/reboot.yml",
+        "-e",
+        f"colotune_now={OUTSIDE}",
+        "-e",
+        '{"ptp_enabled": false}',
+        name="reboot",
+    )
+    assert "PTP locked and the audit says go" in state.runs["reboot"].words
     return state
 
 
@@ -419,7 +429,8 @@ def test_market_hours_refuse_the_command_line_and_apply_live_settings(tuned: Tun
         name="inside market hours",
     )
     assert "reboot-class change refused in market hours" in run.words
-    assert "inside market hours (04:00-20:00 America/New_York)" in run.words
+    assert "inside market hours (colotune_trading_hours session" in run.words
+    assert "04:00-20:00 America/New_York" in run.words
     assert tuned.sh("cat /etc/default/grub.d/colotune.cfg") == grub_before
     assert "[never]" in tuned.sh("cat /sys/kernel/mm/transparent_hugepage/enabled")
     # The new plan's housekeeping CPUs 14-15 stay isolated until its reboot: no IRQ of

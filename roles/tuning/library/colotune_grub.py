@@ -48,10 +48,21 @@ options:
 import glob
 import os
 import re
+import shlex
 
 from ansible.module_utils.basic import AnsibleModule
 
 LINE = re.compile(r'^(\s*GRUB_CMDLINE_LINUX(?:_DEFAULT)?=)(["\']?)(.*?)\2\s*$')
+
+
+# What may reach the drop-in at all (printable, no newline): anything else fails the task.
+SAFE_ARG = re.compile(r"[!-~]+")
+
+
+def dropin_line(args: list[str]) -> str:
+    """The drop-in's one line: the arguments single-quoted, so that update-grub, which
+    sources the file as root, reads them as text and never runs or splits them."""
+    return f'GRUB_CMDLINE_LINUX="${{GRUB_CMDLINE_LINUX}}"{shlex.quote(" " + " ".join(args))}\n'
 
 
 def strip_owned(text: str, owned: set[str]) -> str:
@@ -112,11 +123,13 @@ def main() -> None:
     if params["probe"]:
         module.exit_json(changed=False, msg="update-grub found: colotune can drive GRUB here")
     owned = set(params["owned_keys"])
+    unsafe = [arg for arg in params["args"] if not SAFE_ARG.fullmatch(arg)]
+    if unsafe:  # the profile refuses these; a drop-in that update-grub sources must never hold one
+        module.fail_json(
+            msg=f"kernel arguments {unsafe!r} are not key or key=value; nothing written"
+        )
     header = "# Managed by colotune (roles/tuning): the plan's kernel arguments.\n"
-    wanted = {
-        params["dropin"]: header
-        + f'GRUB_CMDLINE_LINUX="${{GRUB_CMDLINE_LINUX}} {" ".join(params["args"])}"\n'
-    }
+    wanted = {params["dropin"]: header + dropin_line(params["args"])}
     dropins = glob.glob(os.path.join(os.path.dirname(params["dropin"]), "*.cfg"))
     others = [params["grub_default"], *sorted(p for p in dropins if p != params["dropin"])]
     for path in others:

@@ -37,19 +37,24 @@ def audit(
     hosts: list[InventoryHost],
     *,
     timeout: float = 20.0,
+    window: float = 0.0,
     waivers: list[Waiver] | None = None,
     collector_args: list[str] | None = None,
     workers: int = 32,
     today: dt.date | None = None,
     on_done: Callable[[fanout.Outcome], None] | None = None,
 ) -> AuditRun:
-    """Audit inventory hosts: one collector run each (in parallel), every control in-process."""
+    """Audit inventory hosts: one collector run each (in parallel), every control in-process.
+
+    Each host has `timeout` seconds plus `window`, the seconds the collector measures for
+    (--irq-window and --ptp-window), from when its connection starts."""
     started = time.time()
     clock = time.monotonic()
     outcomes = fanout.collect_all(
         {h.name: h.vars for h in hosts},
         args={h.name: [*(collector_args or []), *nic_args(h.profile)] for h in hosts},
         timeout=timeout,
+        window=window,
         workers=workers,
         on_done=on_done,
     )

@@ -226,13 +226,30 @@ def write_prom(path: Path, reports: list[HostReport], *, seconds: float, now: fl
             "Wall time of the whole audit.",
             [({}, f"{seconds:.3f}")],
         ),
+        *_run_gauges(ok=True, now=now),
+    ]
+    _write(path, "\n".join(lines) + "\n")
+
+
+def _run_gauges(*, ok: bool, now: float) -> list[str]:
+    return [
+        *_gauge(
+            "colotune_audit_run_ok",
+            "1 if the audit ran to the end; 0 if it failed (no host was judged).",
+            [({}, "1" if ok else "0")],
+        ),
         *_gauge(
             "colotune_audit_last_run_timestamp_seconds",
             "When the audit finished.",
             [({}, f"{now:.0f}")],
         ),
     ]
-    _write(path, "\n".join(lines) + "\n")
+
+
+def write_prom_failed(path: Path, *, now: float) -> None:
+    """The textfile of an audit that failed: run_ok 0 and when, and no host's gauges, so
+    a dashboard never shows the previous run's results as current."""
+    _write(path, "\n".join(_run_gauges(ok=False, now=now)) + "\n")
 
 
 def write_json(path: Path, doc: dict[str, Any]) -> None:

@@ -19,9 +19,9 @@ import fnmatch
 import re
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from colotune import yamlinput
 from colotune.errors import ColotuneError
 
 
@@ -58,12 +58,7 @@ def load(path: Path | str | None) -> list[Waiver]:
     if path is None:
         return []
     source = Path(path)
-    try:
-        data = yaml.safe_load(source.read_text()) or {}
-    except OSError as exc:
-        raise ColotuneError(f"waivers {source}: cannot read it ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ColotuneError(f"waivers {source}: not YAML ({exc})") from exc
+    data = yamlinput.load_file(source, "--waivers") or {}
     try:
         return list(WaiverFile.model_validate(data).waivers)
     except ValidationError as exc:

@@ -1,12 +1,14 @@
 """`colotune audit`: the pre-open go/no-go for every selected inventory host.
 
 Exit codes: 0 every host go; 1 drift only in waived or warning controls;
-2 a failing control or an unreachable host (or bad input).
+2 a failing control or an unreachable host (or bad input); 3 colotune itself failed
+(with --prom, the textfile then says colotune_audit_run_ok 0).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -15,8 +17,8 @@ from pathlib import Path
 from colotune import inventory
 from colotune.audit import audit, exit_code, fanout, history, outputs
 from colotune.audit import waivers as waiver_mod
+from colotune.commands.argtypes import positive_int, positive_seconds
 from colotune.commands.inventory import add_inventory_options
-from colotune.errors import ColotuneError
 from colotune.facts.remote import collector_args
 
 
@@ -41,10 +43,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=20.0,
         metavar="SECONDS",
-        help="per-host limit; a host slower than this is a no-go (default 20)",
+        help="per-host limit from connect to snapshot, plus --irq-window and --ptp-window; "
+        "a host slower than this is a no-go (default 20)",
     )
     parser.add_argument(
         "--waivers",
@@ -54,19 +57,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--irq-window",
-        type=float,
+        type=positive_seconds,
         default=0.0,
         metavar="SECONDS",
         help="also count interrupts on isolated CPUs over this window (TUN-025)",
     )
     parser.add_argument(
         "--ptp-window",
-        type=float,
+        type=positive_seconds,
         default=0.0,
         metavar="SECONDS",
         help="sample the PTP offset over this window instead of once (PTP-003/005)",
     )
-    parser.add_argument("--workers", type=int, default=32, help="parallel SSH sessions")
+    parser.add_argument(
+        "--workers", type=positive_int, default=32, help="parallel SSH sessions (1-1024)"
+    )
     parser.add_argument(
         "--history",
         type=Path,
@@ -105,14 +110,25 @@ class _Progress:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    if args.timeout <= 0:
-        raise ColotuneError(f"--timeout {args.timeout}: give a positive number of seconds")
+    try:
+        return _run(args)
+    except BaseException:
+        # Bad input, an internal error or an interrupt: the textfile says the run failed,
+        # so a dashboard never shows the previous run's go as current.
+        if args.prom:
+            with contextlib.suppress(OSError):
+                outputs.write_prom_failed(args.prom, now=time.time())
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     hosts = inventory.load_hosts(args.inventory or inventory.default_inventory(), args.limit)
     waivers = waiver_mod.load(args.waivers)
     progress = _Progress(len(hosts), enabled=not args.no_progress and not args.json)
     run = audit(
         hosts,
         timeout=args.timeout,
+        window=args.irq_window + args.ptp_window,
         waivers=waivers,
         collector_args=collector_args(irq_window=args.irq_window, ptp_window=args.ptp_window),
         workers=args.workers,

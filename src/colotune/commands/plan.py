@@ -7,9 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from colotune import inventory, profile
+from colotune import inventory, profile, yamlinput
 from colotune.commands.inventory import add_inventory_options
 from colotune.errors import ColotuneError
 from colotune.host import topology
@@ -52,7 +50,7 @@ def _extra_vars(pairs: list[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ColotuneError(f"-e {pair!r}: expected KEY=VALUE, e.g. -e tuning_nic=eth0")
-        result[key] = yaml.safe_load(value) if value else ""
+        result[key] = yamlinput.load(value, f"-e {key}") if value else ""
     return result
 
 
@@ -63,10 +61,7 @@ def _profile_source(
     if args.profile is not None:
         if args.limit:
             raise ColotuneError("give either --profile FILE or -l HOST, not both")
-        try:
-            data = yaml.safe_load(args.profile.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ColotuneError(f"--profile {args.profile}: cannot read it ({exc})") from exc
+        data = yamlinput.load_file(args.profile, "--profile") or {}
         if not isinstance(data, dict):
             raise ColotuneError(f"--profile {args.profile}: expected a mapping of variables")
         return None, data
@@ -89,7 +84,10 @@ def _profile_source(
 
 def _plan(args: argparse.Namespace) -> int:
     host, variables = _profile_source(args)
-    prof = profile.build({**variables, **_extra_vars(args.extra_var)}, host=host)
+    extra = _extra_vars(args.extra_var)
+    # A profile file and -e hold nothing but colotune variables: any unknown name is a typo.
+    strict = {*extra, *(variables if args.profile is not None else ())}
+    prof = profile.build({**variables, **extra}, host=host, strict_names=strict)
     if args.sysfs_root is None and host is not None and args.limit:
         from colotune.facts import live_topology
 

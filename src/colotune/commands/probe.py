@@ -9,6 +9,7 @@ import shlex
 from typing import Any
 
 from colotune import inventory, profile
+from colotune.commands.argtypes import MAX_SECONDS, nanoseconds, positive_seconds, whole_number
 from colotune.commands.inventory import add_inventory_options
 from colotune.errors import ColotuneError
 from colotune.facts.remote import connection, ssh_run
@@ -17,18 +18,21 @@ from colotune.ptp import pmc, probe, window
 EXIT_OK = 0
 EXIT_FAIL = 2
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
+_DURATION = re.compile(r"^(.*?)(ms|s|m)?$")
 
 
 def duration(text: str) -> float:
-    """ "30s", "2m", "500ms" or a number of seconds, as seconds."""
+    """ "30s", "2m", "500ms" or a number of seconds, as seconds (above 0, at most a day)."""
     match = _DURATION.match(text.strip())
-    if not match or float(match.group(1)) <= 0:
+    assert match  # the pattern matches any text
+    scale = {"ms": 0.001, "m": 60.0}.get(match.group(2) or "s", 1.0)
+    try:
+        return positive_seconds(match.group(1), scale=scale)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration (valid: e.g. 30s, 2m, 500ms, or seconds as a number)"
-        )
-    value = float(match.group(1))
-    return value * {"ms": 0.001, "m": 60.0}.get(match.group(2) or "s", 1.0)
+            f"{text!r} is not a duration (valid: above 0 and at most {MAX_SECONDS:.0f} s, e.g. "
+            "30s, 2m, 500ms, or seconds as a number)"
+        ) from None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,10 +56,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ptp.add_argument(
         "--uds", help="ptp4l's UDS socket (default: /run/ptp4l-<ptp_interface or tuning_nic>)"
     )
-    ptp.add_argument("--domain", type=int, help="PTP domain (default: the host's ptp_domain)")
+    ptp.add_argument(
+        "--domain", type=whole_number(0, 255), help="PTP domain (default: the host's ptp_domain)"
+    )
     ptp.add_argument("--role", choices=["client", "grandmaster"], help="default: ptp_role")
     ptp.add_argument(
-        "--max-offset-ns", type=float, help="offset limit (default: the host's ptp_max_offset_ns)"
+        "--max-offset-ns",
+        type=nanoseconds,
+        help="offset limit (default: the host's ptp_max_offset_ns)",
     )
     ptp.add_argument("--json", action="store_true", help="print the result as JSON")
     ptp.set_defaults(func=_probe_ptp)

@@ -139,6 +139,13 @@ class Snapshot:
         match = re.search(r"\[(\w+)\]", text)
         return match.group(1) if match else text
 
+    @property
+    def hugetlbfs(self) -> dict[str, dict[str, Any]] | None:
+        """Each hugetlbfs mount point: {"mode": "1770", "uid", "gid", "group", "options"} (or
+        {"error"}); None from a collector that did not look."""
+        value = self.raw.get("hugetlbfs")
+        return None if value is None else {str(k): dict(v) for k, v in value.items()}
+
     @cached_property
     def swaps(self) -> list[dict[str, str]]:
         return parsers.parse_swaps(self.file("proc/swaps") or "")

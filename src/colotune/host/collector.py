@@ -22,6 +22,7 @@ NAME,... (NICs to run ethtool on; default every NIC backed by a device),
 from __future__ import annotations
 
 import glob
+import grp
 import json
 import os
 import resource
@@ -214,6 +215,32 @@ def read_memory_and_kernel(reader: Reader) -> None:
             reader.read(f"{size}/free_hugepages")
 
 
+def read_hugetlbfs(reader: Reader) -> dict[str, dict[str, Any]]:
+    """Who may use each hugetlbfs mount: its root directory's mode, owner and group, from a
+    stat of the mount point (a chmod after mounting shows there, not in /proc/mounts)."""
+    found: dict[str, dict[str, Any]] = {}
+    for mount in parsers.parse_mounts(reader.read("proc/mounts", keep=False) or ""):
+        if mount["fstype"] != "hugetlbfs":
+            continue
+        try:
+            info = os.stat(reader.path(mount["target"]))
+        except OSError as exc:
+            found[mount["target"]] = {"error": exc.strerror}
+            continue
+        try:
+            group: str | None = grp.getgrgid(info.st_gid).gr_name
+        except KeyError:
+            group = None
+        found[mount["target"]] = {
+            "options": mount["options"],
+            "mode": f"{stat.S_IMODE(info.st_mode):04o}",
+            "uid": info.st_uid,
+            "gid": info.st_gid,
+            "group": group,
+        }
+    return found
+
+
 def read_irqs(reader: Reader) -> dict[str, dict[str, str | None]]:
     reader.read("proc/interrupts")
     reader.read("proc/irq/default_smp_affinity")
@@ -389,21 +416,59 @@ def read_ptp(
     samples: dict[str, list[dict[str, Any]]] = {}
     if shutil.which("pmc") is None:
         return {"pmc": False, "sockets": sockets_found, "samples": samples}
+    # pmc's own client socket (default /var/run/pmc.PID) outlives a pmc killed on its
+    # timeout: each pmc binds one in a directory of the collector's, removed after each
+    # run and, with the directory, on the way out.
+    private = _private_dir("colotune-pmc") if sockets_found else None
+    client = ["-i", os.path.join(private, "pmc")] if private else []
     deadline = time.monotonic() + window
     first = True
-    while first or time.monotonic() < deadline:
-        for sock in sockets_found:
-            out = run(
-                ["pmc", "-u", "-b", "0", "-d", str(domain), "-s", sock, *PMC_QUERY], timeout=3.0
-            )
-            samples.setdefault(sock, []).append(
-                {"t": round(time.time(), 3), "rc": out["rc"], "out": out["out"]}
-            )
-        first = False
-        if window <= 0:
-            break
-        time.sleep(interval)
+    try:
+        while first or time.monotonic() < deadline:
+            for sock in sockets_found:
+                out = run(
+                    ["pmc", "-u", *client, "-b", "0", "-d", str(domain), "-s", sock, *PMC_QUERY],
+                    timeout=3.0,
+                )
+                _remove(client[1:])
+                samples.setdefault(sock, []).append(
+                    {"t": round(time.time(), 3), "rc": out["rc"], "out": out["out"]}
+                )
+            first = False
+            if window <= 0:
+                break
+            time.sleep(interval)
+    finally:
+        _remove(client[1:])
+        if private:
+            _remove([private])
     return {"pmc": True, "sockets": sockets_found, "samples": samples}
+
+
+def _private_dir(prefix: str) -> str | None:
+    """A new directory under /tmp only this user can enter (short: a socket path has
+    108 bytes), or None when /tmp takes none."""
+    for n in range(100):
+        path = f"/tmp/{prefix}.{os.getpid()}.{n}"
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+        return path
+    return None
+
+
+def _remove(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.rmdir(path)
+            else:
+                os.unlink(path)
+        except OSError:
+            pass
 
 
 def read_systemd(reader: Reader, daemons: list[dict[str, Any]]) -> dict[str, Any]:
@@ -449,6 +514,7 @@ def collect(argv: list[str]) -> dict[str, Any]:
     pinning = pin(reader)
     read_cpu_files(reader)
     read_memory_and_kernel(reader)
+    hugetlbfs = read_hugetlbfs(reader)
     irqs = read_irqs(reader)
     first_interrupts = reader.files.get("proc/interrupts")
     if options["watch_cpus"] is not None:
@@ -497,6 +563,7 @@ def collect(argv: list[str]) -> dict[str, Any]:
         "virtualization": topo.virtualization,
         "topology": topo_files,
         "files": reader.files,
+        "hugetlbfs": hugetlbfs,
         "irqs": irqs,
         "tasks": tasks,
         "daemons": daemons,

@@ -18,6 +18,11 @@ from colotune.host import cpulist
 _NUMBER = re.compile(r"^-?\d+$")
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes characters int() refuses ("²")."""
+    return text.isascii() and text.isdigit()
+
+
 def _value(text: str) -> int | bool | str | None:
     text = text.strip()
     if text in ("n/a", ""):
@@ -118,7 +123,7 @@ def parse_ethtool_timestamping(text: str) -> dict[str, Any]:
         phc = re.match(r"^PTP Hardware Clock:\s*(\S+)", stripped)
         if phc:
             section = None
-            result["phc_index"] = int(phc.group(1)) if phc.group(1).isdigit() else None
+            result["phc_index"] = int(phc.group(1)) if _digits(phc.group(1)) else None
             continue
         modes = re.match(
             r"^Hardware (Transmit Timestamp Modes|Receive Filter Modes):\s*(.*)", stripped
@@ -162,7 +167,7 @@ def parse_interrupts(text: str) -> dict[str, Any]:
     lines = text.splitlines()
     if not lines:
         return {"cpus": [], "irqs": {}}
-    cpus = [int(c[3:]) for c in lines[0].split() if c.startswith("CPU") and c[3:].isdigit()]
+    cpus = [int(c[3:]) for c in lines[0].split() if c.startswith("CPU") and _digits(c[3:])]
     irqs: dict[str, dict[str, Any]] = {}
     for line in lines[1:]:
         name, sep, rest = line.partition(":")
@@ -171,7 +176,7 @@ def parse_interrupts(text: str) -> dict[str, Any]:
         fields = rest.split()
         counts: list[int] = []
         for field in fields[: len(cpus)]:
-            if not field.isdigit():
+            if not _digits(field):
                 break
             counts.append(int(field))
         desc = " ".join(fields[len(counts) :])
@@ -221,7 +226,7 @@ def pmc_values(responses: list[dict[str, Any]]) -> dict[str, Any]:
             ):
                 if key in fields and re.fullmatch(r"-?\d+(\.\d+)?", fields[key]):
                     result[name] = float(fields[key])
-            if fields.get("stepsRemoved", "").isdigit():
+            if _digits(fields.get("stepsRemoved", "")):
                 result["steps_removed"] = int(fields["stepsRemoved"])
         elif tlv == "PORT_DATA_SET":
             result["port_state"] = fields.get("portState")
@@ -266,13 +271,31 @@ def parse_swaps(text: str) -> list[dict[str, str]]:
     return areas
 
 
+def parse_mounts(text: str) -> list[dict[str, str]]:
+    """/proc/mounts: {"source", "target", "fstype", "options"} per mount (octal escapes such as
+    \\040 for a space undone)."""
+
+    def unescape(field: str) -> str:
+        return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+    mounts: list[dict[str, str]] = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 4:
+            source, target, fstype, options = (unescape(f) for f in fields[:4])
+            mounts.append(
+                {"source": source, "target": target, "fstype": fstype, "options": options}
+            )
+    return mounts
+
+
 def parse_kmsg(line: str) -> dict[str, Any] | None:
     """One /dev/kmsg record "prio,seq,usec,flags;message" -> {"level", "seq", "usec", "msg"}."""
     head, sep, message = line.partition(";")
     if not sep:
         return None
     fields = head.split(",")
-    if len(fields) < 3 or not all(f.isdigit() for f in fields[:3]):
+    if len(fields) < 3 or not all(_digits(f) for f in fields[:3]):
         return None
     return {
         "level": int(fields[0]) & 7,

@@ -295,28 +295,46 @@ class Topology(NamedTuple):
 # ---------------------------------------------------------------- reading
 
 
+# What ends a sysfs value besides its newline: kernels from 2.6.24 until the fix of
+# print_nodes_state ("mm: Fix off-by-one bug in print_nodes_state", linux-mm, December
+# 2011) return one byte more than they print for the node state files
+# (/sys/devices/system/node/{online,possible,has_cpu,...}): the NUL after the newline.
+_TRAILER = " \t\n\x00"
+
+
 def _int(text: str | None, default: int | None = None) -> int | None:
     if text is None:
         return default
     try:
-        return int(text.strip())
+        return int(text.strip(_TRAILER))
     except ValueError:
         return default
 
 
-def _cpus(tree: SysfsTree, rel: str) -> frozenset[int] | None:
-    text = tree.read(rel)
-    if text is None:
-        return None
-    try:
-        return cpulist.parse(text)
-    except cpulist.CpuListError as exc:
-        raise TopologyError(f"{rel}: {exc}") from exc
+def _cpus(tree: SysfsTree, rel: str, mask: str | None = None) -> frozenset[int] | None:
+    """The CPU list in file `rel`, else the hex mask in file `mask` (kernels that write
+    only masks), else None."""
+    for path, parse in ((rel, cpulist.parse), (mask, cpulist.parse_mask)):
+        text = tree.read(path) if path is not None else None
+        if text is None:
+            continue
+        try:
+            return parse(text.strip(_TRAILER))
+        except cpulist.CpuListError as exc:
+            raise TopologyError(f"{path}: {exc}") from exc
+    return None
 
 
 def _read_cpus(tree: SysfsTree) -> dict[int, Cpu]:
     base = "sys/devices/system/cpu"
     present = _cpus(tree, f"{base}/present")
+    if present is None:  # no present file: the CPUs that have a directory
+        present = (
+            frozenset(
+                int(name[3:]) for name in tree.listdir(base) if re.fullmatch(r"cpu[0-9]+", name)
+            )
+            or None
+        )
     online = _cpus(tree, f"{base}/online")
     if present is None or online is None:
         raise TopologyError(
@@ -331,8 +349,10 @@ def _read_cpus(tree: SysfsTree) -> dict[int, Cpu]:
     for cpu in sorted(present):
         topo = f"{base}/cpu{cpu}/topology"
         is_online = cpu in online
-        siblings = _cpus(tree, f"{topo}/core_cpus_list") or _cpus(
-            tree, f"{topo}/thread_siblings_list"
+        # SMT siblings: core_cpus (5.3+) or thread_siblings, as a list or else as a mask;
+        # never core_siblings, which holds the whole package.
+        siblings = _cpus(tree, f"{topo}/core_cpus_list", f"{topo}/core_cpus") or _cpus(
+            tree, f"{topo}/thread_siblings_list", f"{topo}/thread_siblings"
         )
         cpus[cpu] = Cpu(
             id=cpu,
@@ -378,7 +398,7 @@ def _read_nodes(tree: SysfsTree, cpus: dict[int, Cpu]) -> dict[int, Node]:
         distance = (tree.read(f"{path}/distance") or "").split()
         nodes[node] = Node(
             id=node,
-            cpus=_cpus(tree, f"{path}/cpulist") or frozenset(),
+            cpus=_cpus(tree, f"{path}/cpulist", f"{path}/cpumap") or frozenset(),
             mem_total_kb=int(mem.get("MemTotal", 0)),
             mem_free_kb=int(mem.get("MemFree", 0)),
             hugepages=hugepages,
@@ -427,7 +447,7 @@ def read_nic(tree: SysfsTree, name: str) -> Nic | None:
         numa_node=-1 if numa is None else numa,
         pci_address=address if _PCI_ADDRESS.match(address) else None,
         driver=os.path.basename(driver_link) if driver_link else None,
-        local_cpus=_cpus(tree, f"{pci}/local_cpulist") or frozenset(),
+        local_cpus=_cpus(tree, f"{pci}/local_cpulist", f"{pci}/local_cpus") or frozenset(),
         irqs=tuple(irqs),
         rx_queues=sum(1 for q in queues if q.startswith("rx-")),
         tx_queues=sum(1 for q in queues if q.startswith("tx-")),

@@ -50,7 +50,9 @@ def render(hosts: list[InventoryHost], *, ssh_key: Path, control_dir: Path) -> s
         if host.tuning_nic:
             entry["tuning_nic"] = host.tuning_nic
         entries[host.name] = entry
-    doc = {"all": {"children": {"lab": {"hosts": entries}}}}
+    # Lab hosts are not production: the market-hours guard accepts colotune_now there.
+    group = {"hosts": entries, "vars": {"colotune_environment": "lab"}}
+    doc = {"all": {"children": {"lab": group}}}
     return "---\n" + HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
 
 

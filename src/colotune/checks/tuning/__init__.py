@@ -255,6 +255,14 @@ CONTROLS = (
             "tuning_busy_poll_us is 0: the kernel's default is left",
         ),
     ),
+    Control(
+        "TUN-030",
+        "hugetlbfs mounts not world-writable; the 1 GiB one the trader's group only",
+        "any local user filling or mapping the engine's reserved 1 GiB pages",
+        "live",
+        "tuning_hugepages",
+        memory.hugetlbfs_private,
+    ),
 )
 
 register(CONTROLS)

@@ -32,6 +32,49 @@ def hugepages(ctx: Context) -> Outcome:
     )
 
 
+# roles/tuning's 1 GiB hugetlbfs mount (dev-hugepages1G.mount).
+HUGEPAGES_1G_MOUNT = "/dev/hugepages1G"
+
+
+def hugetlbfs_private(ctx: Context) -> Outcome:
+    """No hugetlbfs mount writable by every user; the 1 GiB one, when pages are planned, mode
+    1770 (the sticky bit optional) and owned by the trader's hugepages group."""
+    mounts = ctx.snap.hugetlbfs
+    if mounts is None:
+        return not_applicable("the snapshot's collector did not read the hugetlbfs mounts")
+    group = ctx.profile.tuning_hugepages_group or ctx.profile.trader_user
+    planned = any(sizes.get("1G", 0) for sizes in ctx.plan.hugepages.values())
+    expected = "no hugetlbfs mount writable by others"
+    if planned:
+        expected += f"; {HUGEPAGES_1G_MOUNT} mode 1770, group {group}"
+    problems: list[str] = []
+    shown: list[str] = []
+    for target, mount in sorted(mounts.items()):
+        if "mode" not in mount:
+            problems.append(f"{target} cannot be read ({mount.get('error')})")
+            shown.append(f"{target} unreadable")
+            continue
+        owner = mount.get("group") or f"gid {mount.get('gid')}"
+        shown.append(f"{target} mode {mount['mode']} group {owner}")
+        mode = int(str(mount["mode"]), 8)
+        if mode & 0o002:
+            problems.append(f"{target} is writable by every user (mode {mount['mode']})")
+        if planned and target == HUGEPAGES_1G_MOUNT:
+            if mount.get("group") != group:
+                problems.append(f"{target} belongs to group {owner}, not {group}")
+            if mode & 0o070 != 0o070:
+                problems.append(f"{target} does not let its group create page files")
+    if planned and HUGEPAGES_1G_MOUNT not in mounts:
+        problems.append(f"{HUGEPAGES_1G_MOUNT} is not mounted")
+    actual = ", ".join(shown) or "no hugetlbfs mount"
+    if problems:
+        fix = "apply roles/tuning (tag tuning_hugepages): mode 1770 and its group, live"
+        return ("fail", expected, actual, f"{'; '.join(problems)}; {fix}.")
+    if planned:
+        return ("pass", expected, actual, "Only the trader's group can use the 1 GiB pages' mount.")
+    return ("pass", expected, actual, "No hugetlbfs mount is writable by every user.")
+
+
 def _kernel_setting(value: str | None, wanted: str, feature: str, passed: str, fix: str) -> Outcome:
     """A memory setting whose file reads `value`: `wanted`, or not applicable on a kernel built
     without `feature` (no file)."""

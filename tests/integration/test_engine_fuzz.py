@@ -70,11 +70,15 @@ def test_fuzz_target_builds_apart_from_the_production_build() -> None:
     assert "fuzz" not in make_n and "clang" not in make_n
 
 
-def test_kept_crash_inputs_replay_clean() -> None:
+def test_kept_crash_inputs_and_the_seed_packets_replay_clean(tmp_path: Path) -> None:
+    # every input a past run crashed on (none kept yet) and every seed packet, through the
+    # sanitized decoder: a regression in the decoder fails here even without a new fuzz find
     build("fuzz")
-    inputs = sorted(p for p in REGRESSIONS.iterdir() if p.name != "README.md")
-    if not inputs:
-        pytest.skip("no kept crash inputs in engine/fuzz/regressions/")
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    write_seeds(seeds, tmp_path)
+    kept = [p for p in REGRESSIONS.iterdir() if p.name != "README.md"]
+    inputs = sorted(kept) + sorted(seeds.iterdir())
     run = subprocess.run(
         [str(FUZZER), *map(str, inputs)], capture_output=True, text=True, timeout=120
     )
